@@ -1,0 +1,11 @@
+"""Role interfaces the engine needs; drivers fill them, the engine never imports a driver."""
+
+from operando.roles.potentiostat import (
+    ImpedancePoint,
+    InstrumentInfo,
+    Point,
+    Potentiostat,
+    Readout,
+)
+
+__all__ = ["ImpedancePoint", "InstrumentInfo", "Point", "Potentiostat", "Readout"]

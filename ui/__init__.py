@@ -1,0 +1,1 @@
+"""Qt user interface (PySide6 + pyqtgraph), a client of the engine."""
