@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 # What a limit watches. "E_we" in V, "abs_I" in A (magnitude), "abs_Q" in C (magnitude of the charge passed
-# since the technique started), "time" in s since the technique started, "abs_dE_dt" in V/s (magnitude).
-LimitQuantity = Literal["E_we", "abs_I", "abs_Q", "time", "abs_dE_dt"]
+# since the technique started), "time" in s since the technique started, "abs_dE_dt" in V/s (magnitude),
+# "soc" the cell's state of charge 0..1 (engine-side only: it appears in PlannedStep.stops, never in a technique).
+LimitQuantity = Literal["E_we", "abs_I", "abs_Q", "time", "abs_dE_dt", "soc"]
 # What happens when a limit is met: go to the next planned step, or skip the rest of the step's group
 # (ends a GITT or a repeat-until loop, like EC-Lab's "goto" past the loop).
 LimitAction = Literal["next", "end_group"]
@@ -32,9 +33,9 @@ class Limit:
         return measured > self.value if self.comparison == ">" else measured < self.value
 
     def describe(self) -> str:
-        units = {"E_we": "V", "abs_I": "A", "abs_Q": "C", "time": "s", "abs_dE_dt": "V/s"}
-        names = {"E_we": "E_we", "abs_I": "|I|", "abs_Q": "|Q|", "time": "t", "abs_dE_dt": "|dE/dt|"}
-        return f"{names[self.quantity]} {self.comparison} {self.value:.6g} {units[self.quantity]}"
+        units = {"E_we": "V", "abs_I": "A", "abs_Q": "C", "time": "s", "abs_dE_dt": "V/s", "soc": ""}
+        names = {"E_we": "E_we", "abs_I": "|I|", "abs_Q": "|Q|", "time": "t", "abs_dE_dt": "|dE/dt|", "soc": "SOC"}
+        return f"{names[self.quantity]} {self.comparison} {self.value:.6g} {units[self.quantity]}".rstrip()
 
 
 @dataclass(frozen=True)
