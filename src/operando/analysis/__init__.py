@@ -1,0 +1,1 @@
+"""Analysis of measured electrochemistry (GITT diffusion coefficients); pure numpy, no instrument code."""
