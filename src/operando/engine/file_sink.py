@@ -1,0 +1,61 @@
+"""The file as an event sink: every event of the run, in order, handed to the file's writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+
+from operando.engine.bus import Subscription
+from operando.engine.events import Event, ImpedanceRecorded, PointsRecorded
+from operando.storage import FileWriter
+
+
+class StorageSink:
+    """Consumes a subscription until the bus closes; waits (holding simulated time) if the disk lags."""
+
+    def __init__(self, writer: FileWriter, subscription: Subscription) -> None:
+        self.writer = writer
+        self.subscription = subscription
+        self.points_written = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._room = asyncio.Event()
+
+    def notify(self) -> None:
+        """Called from the writer thread after each write: the queue has room again."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._room.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        while (event := await self.subscription.get()) is not None:
+            for item in [event, *self.subscription.drain_nowait()]:
+                self._submit(item)
+            await self._wait_for_room()
+
+    def _submit(self, event: Event) -> None:
+        if isinstance(event, PointsRecorded):
+            self.writer.submit("points", event.points.columns())
+            self.points_written += len(event.points)
+        elif isinstance(event, ImpedanceRecorded):
+            self.writer.submit("impedance", event.impedance.columns())
+        else:
+            self.writer.submit("events", [(event.t, event.kind, event.payload())])
+
+    async def _wait_for_room(self) -> None:
+        if self.writer.pending <= self.writer.max_pending:
+            return
+        loop = asyncio.get_running_loop()
+        hold, release = getattr(loop, "hold", None), getattr(loop, "release", None)
+        # On simulated time the experiment must not run ahead while the disk catches up.
+        if hold is not None and release is not None:
+            hold()
+        try:
+            while True:
+                self._room.clear()
+                if self.writer.error is not None:
+                    raise self.writer.error
+                if self.writer.pending <= self.writer.max_pending:
+                    break
+                await self._room.wait()
+        finally:
+            if hold is not None and release is not None:
+                release()

@@ -1,0 +1,65 @@
+"""A table in HDF5: a group of resizable 1-D datasets of equal length, appended together (SWMR-safe)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its dtype, its unit ("" for a pure number, "1" for a fraction) and what it holds."""
+
+    name: str
+    dtype: str
+    unit: str
+    description: str
+
+
+class Table:
+    """Columns of one group that grow together; create them before SWMR starts, then only append."""
+
+    def __init__(self, group: h5py.Group, columns: Sequence[Column]) -> None:
+        missing = [c.name for c in columns if c.name not in group]
+        if missing:
+            raise KeyError(f"{group.name}: missing column(s) {missing}; is this an operando file?")
+        self.group = group
+        self.columns = tuple(columns)
+        self._datasets = {c.name: group[c.name] for c in columns}
+        # After a crash columns may differ by the last, partly written batch: continue from the shortest.
+        self._length = min(d.shape[0] for d in self._datasets.values())
+
+    @classmethod
+    def create(cls, parent: h5py.Group, name: str, columns: Sequence[Column], *, chunk_rows: int = 4096,
+               compression: str | None = None) -> Table:
+        group = parent.create_group(name)
+        for column in columns:
+            dataset = group.create_dataset(column.name, shape=(0,), maxshape=(None,), dtype=column.dtype,
+                                           chunks=(chunk_rows,), compression=compression)
+            dataset.attrs["units"] = column.unit
+            dataset.attrs["description"] = column.description
+        return cls(group, columns)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def append(self, data: Mapping[str, np.ndarray | Sequence[object]]) -> None:
+        """Append equal-length arrays, one per column (every column must be given)."""
+        names = {c.name for c in self.columns}
+        if set(data) != names:
+            raise KeyError(f"{self.group.name}: append needs exactly {sorted(names)}, got {sorted(data)}")
+        lengths = {name: len(values) for name, values in data.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"{self.group.name}: columns of different lengths {lengths}")
+        count = next(iter(lengths.values()))
+        if count == 0:
+            return
+        start, end = self._length, self._length + count
+        for column in self.columns:
+            dataset = self._datasets[column.name]
+            dataset.resize((end,))
+            dataset[start:end] = np.asarray(data[column.name], dtype=dataset.dtype)
+        self._length = end

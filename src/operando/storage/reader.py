@@ -1,0 +1,76 @@
+"""Read an experiment file whole, finished or still being written (SWMR), into plain arrays and dicts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def _attrs(group: h5py.Group) -> dict[str, Any]:
+    return {key: _text(value) if isinstance(value, bytes | np.bytes_ | str) else value.item()
+            if isinstance(value, np.generic) else value for key, value in group.attrs.items()}
+
+
+def _table(group: h5py.Group) -> dict[str, np.ndarray]:
+    """Columns cut to a common length: a killed writer may have extended some by a partial last batch."""
+    for dataset in group.values():
+        dataset.refresh()
+    length = min((dataset.shape[0] for dataset in group.values()), default=0)
+    return {name: dataset[:length] for name, dataset in group.items()}
+
+
+@dataclass
+class ExperimentRecord:
+    """Everything in one file: /entry attributes, the cell, the tables, events and instruments."""
+
+    attrs: dict[str, Any]
+    cell: dict[str, Any]
+    safety: dict[str, Any]
+    electrochem: dict[str, np.ndarray]
+    technique_labels: tuple[str, ...]
+    steps: list[dict[str, Any]]
+    impedance: dict[str, np.ndarray]
+    events: list[tuple[float, str, dict[str, Any]]]
+    instruments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.attrs["status"]
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        """Payloads of every event of one kind, each with its timeline time as ``t``."""
+        return [{"t": t, **payload} for t, k, payload in self.events if k == kind]
+
+
+def read_experiment(path: str | Path, *, swmr: bool = True) -> ExperimentRecord:
+    """Read the file at ``path``; with ``swmr`` (default) this works while a run is still writing it."""
+    with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
+        entry = file["entry"]
+        electrochem = entry["electrochem"]
+        events = _table(entry["events"])
+        instruments = {}
+        for name, group in entry["instruments"].items():
+            info = _attrs(group)
+            info["settings"] = json.loads(info.get("settings", "{}"))
+            instruments[name] = info
+        return ExperimentRecord(
+            attrs=_attrs(entry),
+            cell=_attrs(entry["cell"]),
+            safety=_attrs(entry["safety"]),
+            electrochem=_table(electrochem),
+            technique_labels=tuple(json.loads(electrochem.attrs["technique_labels"])),
+            steps=json.loads(electrochem.attrs["steps"]),
+            impedance=_table(entry["impedance"]),
+            events=[(float(t), _text(kind), json.loads(_text(payload)))
+                    for t, kind, payload in zip(events["t"], events["kind"], events["payload"], strict=True)],
+            instruments=instruments,
+        )
