@@ -1,0 +1,33 @@
+"""BioLogic potentiostats (EC-Lab Development Package, EClib) behind the Potentiostat role."""
+
+from operando.drivers.biologic._driver import BiologicPotentiostat
+from operando.drivers.biologic._encoding import EccValue, EncodedTechnique, encode, test_config
+from operando.drivers.biologic._errors import (
+    ERROR_CODES,
+    BiologicAmplifierError,
+    BiologicChannelBusy,
+    BiologicConnectionLost,
+    BiologicError,
+    BiologicFirmwareError,
+    BiologicParameterError,
+    BiologicTechniqueError,
+)
+from operando.drivers.biologic._seam import EClibLibrary, EClibSeam
+
+__all__ = [
+    "ERROR_CODES",
+    "BiologicAmplifierError",
+    "BiologicChannelBusy",
+    "BiologicConnectionLost",
+    "BiologicError",
+    "BiologicFirmwareError",
+    "BiologicParameterError",
+    "BiologicPotentiostat",
+    "BiologicTechniqueError",
+    "EClibLibrary",
+    "EClibSeam",
+    "EccValue",
+    "EncodedTechnique",
+    "encode",
+    "test_config",
+]
