@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-# DP_IMAGE_STORE index -> (width, height) on Merlin, Gemini and Ultra Plus (Sigma stops at index 3).
+# DP_IMAGE_STORE index -> (width, height) on Merlin, Gemini and Ultra Plus (Sigma stops at index 3). Index 5
+# (5120 x 3840) is left out: SBEMimage has no cycle time for it and MagC says "tileSize 5 does not exist".
 IMAGE_STORES: Mapping[int, tuple[int, int]] = MappingProxyType({
-    0: (1024, 768), 1: (512, 384), 2: (2048, 1536), 3: (3072, 2304), 4: (4096, 3072), 5: (5120, 3840),
-    6: (6144, 4608), 7: (8192, 6144), 8: (12288, 9216), 9: (16384, 12288), 10: (24576, 18432),
-    11: (32768, 24576),
+    0: (1024, 768), 1: (512, 384), 2: (2048, 1536), 3: (3072, 2304), 4: (4096, 3072), 6: (6144, 4608),
+    7: (8192, 6144), 8: (12288, 9216), 9: (16384, 12288), 10: (24576, 18432), 11: (32768, 24576),
 })
 
 # Detector name -> DP_DETECTOR_CHANNEL index; SmartSEM reads the name back, which the driver checks.
