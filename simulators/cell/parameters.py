@@ -41,7 +41,7 @@ class CellParameters:
     charge_transfer_resistance: float = 1.0e3  # ohm, cathode/solid-electrolyte interface
     double_layer_capacitance: float = 2.0e-6  # F, in parallel with the charge-transfer resistance
     particle_radius: float = 5.0e-6  # m, NMC622 secondary particles (D50 10-14 um)
-    diffusion_coefficient: float = 5.0e-15  # m^2/s, solid-state Li diffusion at the reference temperature
+    diffusion_coefficient: float = 2.0e-15  # m^2/s, solid-state Li diffusion at the reference temperature
     cable_inductance: float = 2.0e-6  # H, long cables through the microscope feed-through
     voltage_noise: float = 50e-6  # V, standard deviation of the measured potential
     current_noise: float = 0.5e-9  # A, standard deviation of the measured current
