@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Annotated, Any
 
 import pint
+from pydantic import PlainSerializer, PlainValidator
 
 from operando.errors import QuantityError
 
@@ -60,22 +62,37 @@ def parse_quantity(text: str | float | int, dimension: str, *, field: str = "") 
     dim, si_unit, example = DIMENSIONS[dimension]
     where = f"{field}: " if field else ""
     if isinstance(text, bool):
-        raise QuantityError(f"{where}expected a {dimension.replace('_', ' ')} such as {example!r}, got {text!r}")
+        raise QuantityError(
+            f"{where}expected a {dimension.replace('_', ' ')} such as {example!r}, got {text!r}"
+        )
     if isinstance(text, int | float):
         if text == 0:
             return 0.0
         raise QuantityError(f"{where}{text!r} has no unit; write it with one, e.g. {example!r}")
+    if isinstance(text, pint.Quantity):
+        # A pint quantity from Python code: already carries its unit, so only the dimension needs checking.
+        text = (
+            f"{text.magnitude!r} {text.units:~}" if text.units != registry().dimensionless else text.magnitude
+        )
+        return parse_quantity(text, dimension, field=field)
+    if not isinstance(text, str):
+        raise QuantityError(
+            f"{where}expected a {dimension.replace('_', ' ')} such as {example!r}, got {text!r}"
+        )
     cleaned = text.strip().replace("µ", "u").replace("μ", "u").replace("Ω", "ohm")
     if not cleaned:
-        raise QuantityError(f"{where}empty value where a {dimension.replace('_', ' ')} such as {example!r} is due")
+        raise QuantityError(
+            f"{where}empty value where a {dimension.replace('_', ' ')} such as {example!r} is due"
+        )
     ureg = registry()
     if dimension == "dose":
         cleaned = cleaned.replace("e-/", "1/").replace("e/", "1/")
     try:
         quantity = ureg.Quantity(cleaned)
     except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
-        raise QuantityError(f"{where}cannot read {text!r} as a {dimension.replace('_', ' ')} "
-                            f"(write e.g. {example!r}): {exc}") from None
+        raise QuantityError(
+            f"{where}cannot read {text!r} as a {dimension.replace('_', ' ')} (write e.g. {example!r}): {exc}"
+        ) from None
     if not isinstance(quantity, pint.Quantity):
         quantity = ureg.Quantity(float(quantity), "")
     if quantity.dimensionless and dimension != "angle":
@@ -84,8 +101,10 @@ def parse_quantity(text: str | float | int, dimension: str, *, field: str = "") 
         raise QuantityError(f"{where}{text!r} has no unit; write it with one, e.g. {example!r}")
     expected = ureg.get_dimensionality(dim) if dim else ureg.dimensionless.dimensionality
     if quantity.dimensionality != expected:
-        raise QuantityError(f"{where}expected a {dimension.replace('_', ' ')} such as {example!r}, "
-                            f"got {text!r}, which is {_describe(quantity.dimensionality)}")
+        raise QuantityError(
+            f"{where}expected a {dimension.replace('_', ' ')} such as {example!r}, "
+            f"got {text!r}, which is {_describe(quantity.dimensionality)}"
+        )
     value = float(quantity.to(si_unit).magnitude)
     if not math.isfinite(value):
         raise QuantityError(f"{where}{text!r} is not a finite number")
@@ -103,3 +122,21 @@ def format_quantity(value: float, unit: str, digits: int = 4) -> str:
             converted = ureg.Quantity(value, si).to(target).magnitude
             return f"{converted:.{digits}g} {unit}"
     raise ValueError(f"no SI base known for unit {unit!r}")
+
+
+def quantity_type(dimension: str, *, positive: bool = False) -> Any:
+    """A pydantic field type: a quantity string such as "15 uA" read as ``dimension``, held as an SI float.
+
+    ``positive`` refuses zero and negative values. Serialised back as a string in the SI unit.
+    """
+    unit = DIMENSIONS[dimension][1]
+
+    def validate(value: object) -> float:
+        number = parse_quantity(value, dimension)  # type: ignore[arg-type]
+        if positive and not number > 0:
+            raise QuantityError(f"must be positive, got {value!r}")
+        return number
+
+    return Annotated[
+        float, PlainValidator(validate), PlainSerializer(lambda v: f"{v:.10g} {unit}", return_type=str)
+    ]

@@ -1,0 +1,34 @@
+"""Read a protocol from a TOML file or text (tomllib); every error names the file, the field and the line."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+
+from operando.errors import ProtocolError
+from operando.protocol.model import Protocol
+
+
+def loads_protocol(text: str, *, source_path: str | None = None) -> Protocol:
+    """Parse and validate TOML text. Raises ProtocolError (malformed TOML carries its line and column)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"line (\d+)", str(exc))
+        line = f" on TOML line {where[1]}" if where else ""
+        raise ProtocolError([("toml", f"malformed TOML{line}: {exc}", None)], source_path) from None
+    return Protocol.from_dict(data, source_text=text, source_path=source_path)
+
+
+def load_protocol(path: str | os.PathLike[str]) -> Protocol:
+    """Read and validate the protocol file at ``path``."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ProtocolError([("file", "no such protocol file", name)], name) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError([("file", f"cannot read it: {exc}", name)], name) from None
+    return loads_protocol(text, source_path=name)

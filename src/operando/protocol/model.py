@@ -1,0 +1,64 @@
+"""The protocol: cell, safety limits and steps, validated as one pydantic model (TOML and Python share it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationError
+
+from operando.cells import Cell, CurrentValue, PotentialValue
+from operando.errors import ProtocolError
+from operando.protocol.errors import problems_from_validation
+from operando.protocol.steps import AnyStep, Duration, Model
+
+
+class Safety(Model):
+    """Bounds that stop the run whatever the steps say; mandatory in every protocol."""
+
+    voltage_min: PotentialValue
+    voltage_max: PotentialValue
+    current_max: CurrentValue  # magnitude; a C-rate is allowed ("2C")
+    duration_max: Duration  # type: ignore[valid-type]
+    safe_state: Literal["open_circuit"] = "open_circuit"
+
+
+class Protocol(Model):
+    """A whole experiment's electrochemistry. Build it in Python with the same fields a TOML file has.
+
+    Invalid input raises :class:`operando.errors.ProtocolError` naming each field path and bad value.
+    """
+
+    name: str = "protocol"
+    description: str = ""
+    cell: Cell
+    safety: Safety
+    steps: list[AnyStep] = Field(min_length=1)
+
+    _source_text: str = PrivateAttr(default="")
+    _source_path: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        source_text: str = "",
+        source_path: str | None = None,
+    ) -> Protocol:
+        """Validate a parsed TOML/JSON mapping; errors carry the file name and, when known, the TOML line."""
+        try:
+            protocol = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ProtocolError(problems_from_validation(exc, source_text), source_path) from None
+        protocol._source_text = source_text
+        protocol._source_path = source_path
+        return protocol
+
+    @property
+    def source_text(self) -> str:
+        """The text it was read from; for a protocol built in Python, its JSON form."""
+        return self._source_text or self.model_dump_json(indent=2, exclude_none=True)
+
+    @property
+    def source_path(self) -> str | None:
+        return self._source_path
