@@ -264,7 +264,12 @@ class Experiment:
             if not readout.running:
                 self._step_done.set()
                 continue
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(self._next_poll(record))
+
+    def _next_poll(self, record: StepRecord) -> float:
+        """Poll interval, shortened to wake when a timed step should end so the next starts on time."""
+        remaining = getattr(record.step.technique, "duration", math.inf) - (self._now() - record.clock.offset)
+        return remaining if 0 < remaining < self.poll_interval else self.poll_interval
 
     async def _ingest(self, record: StepRecord, readout: Readout, *, check: bool) -> None:
         """Record a readout's points; with ``check``, find the step's stop and trip on a safety violation."""
