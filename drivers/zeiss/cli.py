@@ -58,8 +58,9 @@ def run_bridge(args: argparse.Namespace) -> int:
         print(f"operando bridge: --token-file {str(args.token_file)!r} is empty; put a long random "
               f"token in it", file=sys.stderr)
         return 2
-    if not 0 < args.port < 65536:
-        print(f"operando bridge: --port must be 1..65535, got {args.port}", file=sys.stderr)
+    if not 0 <= args.port < 65536:
+        print(f"operando bridge: --port must be 0..65535 (0 = any free port), got {args.port}",
+              file=sys.stderr)
         return 2
     try:
         factory = seam_factory(args.seam)
