@@ -71,9 +71,9 @@ def describe_set_point(step: PlannedStep, cell: CellSummary | None = None) -> st
             f"end {technique.end:.4g} V"
         )
     if isinstance(technique, Impedance):
-        level = (
-            f"OCV {technique.dc_voltage:+.4g} V" if technique.dc_vs_ocv else f"{technique.dc_voltage:.4g} V"
-        )
+        level = f"{technique.dc_voltage:.4g} V" + _vs_metal(technique.dc_voltage, cell)
+        if technique.dc_vs_ocv:
+            level = f"OCV {technique.dc_voltage:+.4g} V" if technique.dc_voltage else "the OCV"
         return (
             f"{format_si(technique.initial_frequency, 'Hz')} -> "
             f"{format_si(technique.final_frequency, 'Hz')}, "
