@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Annotated, Any
 
 import pint
@@ -52,6 +53,46 @@ def _describe(dimensionality: object) -> str:
     return f"a quantity of dimension {dimensionality}"
 
 
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_LEADING_NUMBER = re.compile(rf"^({_NUMBER})\s*(.*)$")
+_CLOCK_TIME = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d*)?)$")  # EC-Lab's h:m:s
+_TIME_TERM = re.compile(rf"({_NUMBER})\s*([A-Za-z]+)\s*")
+
+
+def _compound_time(cleaned: str, field: str) -> float | None:
+    """Seconds for "1:30:00" (h:m:s, as EC-Lab writes times) or "2 h 30 min"; None for any other form."""
+    clock = _CLOCK_TIME.match(cleaned)
+    if clock:
+        return int(clock[1]) * 3600.0 + int(clock[2]) * 60.0 + float(clock[3])
+    terms = _TIME_TERM.findall(cleaned)
+    if (
+        len(terms) > 1
+        and not any(number[0] in "+-" for number, _ in terms[1:])
+        and "".join(_TIME_TERM.sub("", cleaned).split()) == ""
+    ):
+        return sum(parse_quantity(f"{number} {unit}", "time", field=field) for number, unit in terms)
+    return None
+
+
+def _check_form(cleaned: str, text: str, where: str, dimension: str, example: str) -> None:
+    """One number then its unit: pint would also evaluate "3 4 uA" (12 uA), "1,5 V" (15 V) or "uA" (1 uA)."""
+    what = dimension.replace("_", " ")
+    if re.search(r"\d,\d", cleaned):
+        raise QuantityError(f"{where}{text!r}: write decimals with a point, e.g. {example!r}")
+    match = _LEADING_NUMBER.match(cleaned)
+    if match is None:
+        raise QuantityError(
+            f"{where}{text!r} does not start with a number; write a {what} such as {example!r}"
+        )
+    unit = re.sub(r"(\^|\*\*)\s*[-+]?\d+(?:\.\d+)?", "", match[2])  # exponents: cm^2, m**-2
+    unit = re.sub(r"^1\s*/", "/", unit)  # "1/nm^2"
+    if re.search(r"[\d+,:;()=<>\[\]]", unit):
+        hint = " (h:m:s is written like '1:30:00')" if dimension == "time" and ":" in unit else ""
+        raise QuantityError(
+            f"{where}cannot read {text!r} as a {what}: write one number and its unit, e.g. {example!r}{hint}"
+        )
+
+
 def parse_quantity(text: str | float | int, dimension: str, *, field: str = "") -> float:
     """Read ``text`` as a ``dimension`` (a key of DIMENSIONS) and return its value in SI units.
 
@@ -87,6 +128,11 @@ def parse_quantity(text: str | float | int, dimension: str, *, field: str = "") 
     ureg = registry()
     if dimension == "dose":
         cleaned = cleaned.replace("e-/", "1/").replace("e/", "1/")
+    if dimension == "time":
+        total = _compound_time(cleaned, field)
+        if total is not None:
+            return total
+    _check_form(cleaned, text, where, dimension, example)
     try:
         quantity = ureg.Quantity(cleaned)
     except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
