@@ -8,6 +8,7 @@ the counter electrode.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -126,8 +127,9 @@ def parse_current(text: str | float | CRate) -> float | CRate:
                 raise QuantityError(
                     f"{text!r}: a D-rate is already a discharge; write 'D/20' or '-C/20', not both"
                 )
-            multiple = float(match["factor"] or 1.0) / float(match["divisor"] or 1.0)
-            if not multiple > 0:
+            factor, divisor = float(match["factor"] or 1.0), float(match["divisor"] or 1.0)
+            multiple = factor / divisor if divisor else 0.0
+            if not multiple > 0 or not math.isfinite(multiple):
                 raise QuantityError(f"{text!r}: a C-rate must be above zero")
             negative = (match["sign"] == "-") != (match["letter"] == "D")
             return CRate(-multiple if negative else multiple, text.strip())
