@@ -113,7 +113,14 @@ class ExperimentFile:
     @classmethod
     def reopen(cls, path: str | Path) -> ExperimentFile:
         """Open an interrupted experiment's file to append to it (resume); status goes back to running."""
-        file = h5py.File(path, "r+", libver="latest")
+        try:
+            file = h5py.File(path, "r+", libver="latest")
+        except OSError as exc:
+            if "h5clear" not in str(exc):
+                raise
+            raise OSError(f"{path} was not closed by its writer (a killed run?). It still reads with "
+                          f"swmr=True; to append to it, first clear its consistency flag: h5clear -s {path}"
+                          ) from exc
         try:
             opened = cls(file)
             file.swmr_mode = True
