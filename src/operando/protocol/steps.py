@@ -68,9 +68,9 @@ class Model(BaseModel):
             raise ProtocolError(problems_from_validation(exc)) from None
 
 
-def _require_some(model: BaseModel, what: str, fields: tuple[str, ...]) -> None:
+def _require_some(model: BaseModel, what: str, fields: tuple[str, ...], path: str = "") -> None:
     if all(getattr(model, name) is None for name in fields):
-        raise ProtocolError([("", f"{what} needs at least one of {', '.join(fields)}", None)])
+        raise ProtocolError([(path, f"{what} needs at least one of {', '.join(fields)}", None)])
 
 
 class Record(Model):
@@ -138,7 +138,9 @@ class ConstantCurrentStep(Step):
 
     @model_validator(mode="after")
     def _some(self) -> ConstantCurrentStep:
-        _require_some(self.until, "a constant-current step's until", ("voltage", "time", "charge", "soc"))
+        _require_some(
+            self.until, "a constant-current step's until", ("voltage", "time", "charge", "soc"), "until"
+        )
         return self
 
 
