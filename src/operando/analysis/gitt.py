@@ -95,9 +95,9 @@ def analyse_gitt(
     if pulses is not None:
         ranges = _pulse_ranges(t, pulses)
     else:
-        # A step boundary lies between the last point of one step and the first of the next: take the middle.
-        ranges = [(a, b, _boundary(t, a), _boundary(t, b)) for a, b in find_pulses(t, i, current_threshold)]
-    cumulative = np.concatenate(([0.0], np.cumsum(0.5 * (i[1:] + i[:-1]) * np.diff(t))))
+        ranges = [(a, b, *_pulse_times(t, a, b)) for a, b in find_pulses(t, i, current_threshold)]
+    # Each point's current flowed over the interval that point closes.
+    cumulative = np.concatenate(([0.0], np.cumsum(i[1:] * np.diff(t))))
     results = []
     for number, (start, end, t_start, t_end) in enumerate(ranges):
         rest_end = ranges[number + 1][0] if number + 1 < len(ranges) else len(t)
@@ -191,13 +191,15 @@ def _rest_drift(t: np.ndarray, e: np.ndarray, end: int, rest_end: int) -> float:
     return float(np.polyfit(t_rest[tail], e_rest[tail], 1)[0])
 
 
-def _boundary(t: np.ndarray, index: int) -> float:
-    """Time of the step boundary just before point ``index``."""
-    if index <= 0:
-        return float(t[0])
-    if index >= len(t):
-        return float(t[-1])
-    return 0.5 * float(t[index - 1] + t[index])
+def _pulse_times(t: np.ndarray, start: int, end: int) -> tuple[float, float]:
+    """Start and end (s) of the pulse whose points are t[start:end], each point closing its sampling interval.
+
+    Whether a recorder stamps a point at the start or the end of its interval, the pulse's points span its
+    length less one of its own sampling intervals, so the length is exact either way.
+    """
+    interval = float(np.median(np.diff(t[start:end]))) if end - start > 1 else (
+        float(t[start] - t[start - 1]) if start > 0 else 0.0)
+    return float(t[start]) - interval, float(t[end - 1])
 
 
 def _pulse_ranges(t: np.ndarray,
