@@ -66,6 +66,7 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, speed: float = math.inf) -> None:
         if not (speed > 0):
+            self._closed = True  # so the half-built loop's __del__ does not trip over missing state
             raise ValueError(f"speed must be a positive factor of real time, got {speed!r}")
         self.speed = float(speed)
         self._now = 0.0
