@@ -1,7 +1,7 @@
 """BioLogic potentiostats (EC-Lab Development Package, EClib) behind the Potentiostat role."""
 
 from operando.drivers.biologic._driver import BiologicPotentiostat
-from operando.drivers.biologic._encoding import EccValue, EncodedTechnique, encode, test_config
+from operando.drivers.biologic._encoding import EccValue, EncodedTechnique, encode, limit_test_word
 from operando.drivers.biologic._errors import (
     ERROR_CODES,
     BiologicAmplifierError,
@@ -29,5 +29,5 @@ __all__ = [
     "EccValue",
     "EncodedTechnique",
     "encode",
-    "test_config",
+    "limit_test_word",
 ]

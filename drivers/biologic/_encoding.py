@@ -75,7 +75,7 @@ _VARIABLE_BITS = {"E": 0, "AUX1": 1, "AUX2": 2, "I": 3}
 EXIT_NEXT_STEP, EXIT_NEXT_TECHNIQUE, EXIT_STOP = 0, 1, 2
 
 
-def test_config(variable: Literal["E", "AUX1", "AUX2", "I"], comparison: Literal["<", ">"], *,
+def limit_test_word(variable: Literal["E", "AUX1", "AUX2", "I"], comparison: Literal["<", ">"], *,
                 and_next: bool = False) -> int:
     """The Test{n}_Config word of an active test "variable comparison value" (e.g. I > limit = 101)."""
     return 1 | (2 if and_next else 0) | (_COMPARISON_BITS[comparison] << 2) | (_VARIABLE_BITS[variable] << 5)
@@ -167,11 +167,11 @@ def _split_limits(limits: tuple[Limit, ...], duration: float, current_sign: int,
             device.append(limit)
             continue
         if limit.quantity == "E_we":
-            encoded = (test_config("E", limit.comparison), limit.value)
+            encoded = (limit_test_word("E", limit.comparison), limit.value)
         elif limit.quantity == "abs_I" and current_sign != 0:
             # |I| > v is I > v while charging, I < -v while discharging; |I| < v likewise mirrored.
             comparison = limit.comparison if current_sign > 0 else ("<" if limit.comparison == ">" else ">")
-            encoded = (test_config("I", comparison), current_sign * limit.value)
+            encoded = (limit_test_word("I", comparison), current_sign * limit.value)
         if encoded is not None and len(tests) < TEST_SLOTS:
             tests.append(encoded)
             device.append(limit)
