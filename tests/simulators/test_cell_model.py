@@ -189,3 +189,32 @@ def test_from_cell_takes_capacity_counter_electrode_and_material():
         CellParameters.from_cell(summary, stack_presure=1.0)
     with pytest.raises(ValueError, match="material"):
         CellParameters.from_cell(CellSummary(**{**summary.__dict__, "material": "Na3V2(PO4)3"}))
+
+
+def cv_anodic_peak(scan_rate, stack_pressure):
+    """Potential (V) and current (A) of the anodic peak of an LFP-like cell swept 3.3 -> 3.7 V vs Li."""
+    params = CellParameters(material="LFP", capacity=0.01, initial_soc=0.05, counter_potential=0.0,
+                            stack_pressure=stack_pressure, **QUIET)
+    cell = SimulatedCell(params)
+    voltage, peak = 3.3, (0.0, 0.0)
+    while voltage < 3.7:
+        voltage += scan_rate * 1.0
+        reading = cell.apply_voltage(voltage, 1.0)
+        peak = max(peak, (reading.I_true, voltage))
+    return peak[1], peak[0]
+
+
+def test_cv_peak_moves_out_and_grows_with_scan_rate_more_so_at_low_pressure():
+    slow, fast = cv_anodic_peak(1e-4, 15e3), cv_anodic_peak(1e-3, 15e3)
+    assert fast[0] > slow[0] + 0.02  # polarisation pushes the peak out
+    assert fast[1] > 2 * slow[1]
+    pressed_slow, pressed_fast = cv_anodic_peak(1e-4, 25e6), cv_anodic_peak(1e-3, 25e6)
+    assert pressed_fast[0] - pressed_slow[0] < fast[0] - slow[0]
+    assert pressed_slow[0] > 3.43  # never before the plateau
+
+
+def test_warmer_cell_diffuses_faster_by_arrhenius():
+    warm = SimulatedCell(CellParameters(temperature=318.15))
+    factor = math.exp(30e3 / 8.314462618 * (1 / 298.15 - 1 / 318.15))  # 2.14
+    assert warm.diffusion_coefficient == pytest.approx(2e-15 * factor, rel=1e-9)
+    assert warm.charge_transfer_resistance == pytest.approx(1e3 / factor, rel=1e-9)
