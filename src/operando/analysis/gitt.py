@@ -92,6 +92,8 @@ def analyse_gitt(
         )
     if capacity is not None and not (math.isfinite(capacity) and capacity > 0):
         raise ValueError(f"capacity: must be a positive charge in C, got {capacity!r}")
+    if not math.isfinite(initial_soc):
+        raise ValueError(f"initial_soc: must be a finite fraction of capacity, got {initial_soc!r}")
     if pulses is not None:
         ranges = _pulse_ranges(t, pulses)
     else:
@@ -211,7 +213,8 @@ def _pulse_ranges(t: np.ndarray,
         if not (math.isfinite(start) and math.isfinite(end) and previous_end <= start < end):
             raise ValueError(f"pulses[{number}]: need increasing, non-overlapping (start, end) in s, "
                              f"got {bounds!r}")
-        a, b = int(np.searchsorted(t, start, side="right")), int(np.searchsorted(t, end, side="left"))
+        # Points in (start, end]: each point closes its sampling interval.
+        a, b = int(np.searchsorted(t, start, side="right")), int(np.searchsorted(t, end, side="right"))
         if b - a < 1:
             raise ValueError(f"pulses[{number}]: no data points between {start} s and {end} s")
         ranges.append((a, b, start, end))
