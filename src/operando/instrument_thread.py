@@ -31,12 +31,32 @@ class InstrumentThread:
         loop = asyncio.get_running_loop()
         hold = getattr(loop, "hold", None)
         release = getattr(loop, "release", None)
-        work: Future[T] = self._executor.submit(functools.partial(function, *args, **kwargs))
+        result: asyncio.Future[T] = loop.create_future()
+
+        def deliver(work: Future[T]) -> None:
+            # On the loop: hand over the result, then release the clock, in one callback. Released first, the
+            # loop could see no ready work and jump simulated time before the awaiting task resumes.
+            if work.cancelled():
+                result.cancel()  # the thread was closed before the call could run
+            elif not result.cancelled():
+                error = work.exception()
+                if error is not None:
+                    result.set_exception(error)
+                else:
+                    result.set_result(work.result())
+            if hold is not None and release is not None:
+                release()  # even if the awaiting task was cancelled meanwhile: the thread really finished
+
         if hold is not None and release is not None:
             hold()
-            # Released when the thread really finishes, even if the awaiting task was cancelled meanwhile.
-            work.add_done_callback(lambda _f: loop.call_soon_threadsafe(release))
-        return await asyncio.wrap_future(work)
+        try:
+            work: Future[T] = self._executor.submit(functools.partial(function, *args, **kwargs))
+        except BaseException:
+            if hold is not None and release is not None:
+                release()
+            raise
+        work.add_done_callback(lambda done: loop.call_soon_threadsafe(deliver, done))
+        return await result
 
     def close(self, wait: bool = True) -> None:
         """Stop accepting calls; with ``wait``, let the running call finish."""
