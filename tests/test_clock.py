@@ -120,3 +120,30 @@ def test_timeline_refuses_a_naive_start_time() -> None:
 
     with pytest.raises(ValueError, match="time zone"):
         run_simulated(main())
+
+
+def test_the_clock_never_moves_between_an_instrument_call_ending_and_its_caller_resuming() -> None:
+    # Regression: the hold used to be released before the result reached the loop, so the loop could find
+    # nothing ready and jump to the next timer while the caller had not yet resumed.
+    thread = InstrumentThread("quick-vendor-calls")
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+
+        task = asyncio.create_task(ticker())
+        moved = 0
+        for _ in range(1000):
+            before = loop.time()
+            await thread.call(int)
+            moved += loop.time() != before
+        task.cancel()
+        return moved
+
+    try:
+        assert run_simulated(main()) == 0
+    finally:
+        thread.close()
