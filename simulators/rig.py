@@ -1,0 +1,62 @@
+"""The simulated rig: the real BioLogic driver over the fake EClib over a simulated cell, on the loop's clock.
+
+Found by the core through the ``operando.rigs`` entry point ``simulated``; the core never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from operando.drivers.biologic import BiologicPotentiostat
+from operando.simulators.cell import CellParameters, SimulatedCell
+from operando.simulators.eclib import DEVICES, FakeEClib
+
+from operando.plan import Plan
+
+# One read a simulated minute: the thesis records a point a minute, so each read drains about one point, and
+# a 67 h run makes about 4000 reads. Software stops act within a minute of the point that meets them.
+SIMULATION_POLL_INTERVAL = 60.0  # s of simulated time
+OPTIONS = ("poll_interval", "board", "cell")
+
+
+@dataclass
+class SimulatedRig:
+    """What ``operando simulate`` runs on: the potentiostat role, and the simulation's ground truth."""
+
+    potentiostat: BiologicPotentiostat
+    cell: SimulatedCell  # ground truth: soc, ocv, surface_soc, ...
+    eclib: FakeEClib  # the fake vendor seam: channel state, calls made, fault injection
+    poll_interval: float
+    seed: int
+    config: dict[str, Any] = field(default_factory=dict)  # what the file records as the rig config
+
+    async def close(self) -> None:
+        """Nothing external to release; the engine already disconnected the potentiostat."""
+
+
+def build_simulated_rig(plan: Plan, *, seed: int = 0, **options: Any) -> SimulatedRig:
+    """Build the rig for ``plan``'s cell. Call it inside the running event loop: the fake instrument keeps
+    the loop's time, simulated or not. Options: ``poll_interval`` (s), ``board`` (e.g. "VMP300", "SP150"),
+    ``cell`` (a dict of :class:`CellParameters` overrides, e.g. ``{"stack_pressure": 25e6}``)."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"simulated rig: unknown option(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(OPTIONS)}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"simulated rig: seed must be a whole number, got {seed!r}")
+    poll_interval = float(options.get("poll_interval", SIMULATION_POLL_INTERVAL))
+    if not poll_interval > 0:
+        raise ValueError(f"simulated rig: poll_interval must be positive seconds, got {poll_interval!r}")
+    board = str(options.get("board", "VMP300"))
+    overrides = dict(options.get("cell") or {})
+    loop = asyncio.get_running_loop()
+    cell = SimulatedCell(CellParameters.from_cell(plan.cell, **overrides), seed=seed)
+    # The fake reads loop.time() from the instrument thread while the loop holds simulated time: a plain read.
+    eclib = FakeEClib(cell, loop.time, board)
+    potentiostat = BiologicPotentiostat(eclib, "USB0", 1)
+    config = {"rig": "simulated", "seed": seed, "poll_interval": poll_interval, "board": board,
+              "boards_known": sorted(DEVICES), "cell_overrides": overrides,
+              "driver": "operando.drivers.biologic over operando.simulators.eclib.FakeEClib"}
+    return SimulatedRig(potentiostat, cell, eclib, poll_interval, seed, config)
