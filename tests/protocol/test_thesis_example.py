@@ -46,8 +46,9 @@ def test_the_hold_is_at_3_68_volts_until_the_current_falls_to_3_microamps(plan: 
     assert hold.technique.duration == pytest.approx(24 * HOUR)
     # the hold follows the charge only if the charge ended on its voltage: they share a group
     assert charge.group is not None and hold.group == charge.group
-    time_stop = [lim for lim in charge.technique.limits if lim.quantity == "time"]
-    assert time_stop == [Limit("time", ">", 80 * HOUR, "end_group")]
+    # so a charge that runs out of time (80 h) ends the group, and only the engine can see that happen
+    assert charge.stops == (Limit("time", ">", 80 * HOUR, "end_group"),)
+    assert charge.technique.duration == pytest.approx(150 * HOUR)
 
 
 def test_then_rest_and_discharge_to_2_08_volts(plan: Plan) -> None:

@@ -271,7 +271,9 @@ class _Resolver:
                 limits.append(Limit("E_we", sign, voltage))
         duration = self._time_limit(until.time, join_path(path, "until.time"))
         if group and until.time is not None:
-            limits.append(Limit("time", ">", until.time, action))
+            # The engine must see this time run out (to skip the hold), so the device may not end the step
+            # itself first: the time is an engine-side stop; the device is bounded by the safety duration.
+            stops.append(Limit("time", ">", until.time, action))
             duration = self.safety.max_duration
         if until.charge is not None:
             stops.append(Limit("abs_Q", ">", until.charge, action))
