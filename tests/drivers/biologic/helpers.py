@@ -1,4 +1,4 @@
-"""A simulated BioLogic rig for the driver tests: cell, fake EClib on the loop's clock, driver; and collectors."""
+"""A simulated BioLogic rig (cell, fake EClib on the loop's clock, driver), collectors."""
 
 from __future__ import annotations
 

@@ -76,7 +76,8 @@ def test_impedance_rows_give_z_from_moduli_and_phase(board: BoardType) -> None:
     row = [W_1000, W_0_5, W_0_25, W_MINUS_0_5, W_3_5, W_MINUS_2_POW_15, 0, 0, W_0_25, 0, 0, 0, 0, W_12]
     if board is VMP3:
         row.append(7)  # I_range
-    points, impedance = decode(DataChunk(int(TechniqueId.PEIS), 1, 100.0, 1, len(row), row), board, 0.5, bitcast)
+    chunk = DataChunk(int(TechniqueId.PEIS), 1, 100.0, 1, len(row), row)
+    points, impedance = decode(chunk, board, 0.5, bitcast)
     assert points == []
     (z,) = impedance
     assert (z.t_device, z.frequency, z.E_dc, z.I_dc) == (112.0, 1000.0, 3.5, -2.0**-15)

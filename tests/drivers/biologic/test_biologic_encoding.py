@@ -1,4 +1,4 @@
-"""Techniques reach the instrument as the exact EccParam lists written out by hand here (the expected protocol)."""
+"""Techniques reach the instrument as the exact EccParam lists written here by hand (expected protocol)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def test_constant_current_to_an_upper_voltage(board: str, ecc: str) -> None:
 
 def test_discharge_limits_mirror_current_tests_and_leave_charge_to_the_engine() -> None:
     discharge = ConstantCurrent(current=-2e-3, duration=7200.0, limits=(
-        Limit("E_we", "<", 2.0), Limit("abs_I", ">", 5e-3), Limit("abs_Q", ">", 1.0), Limit("time", ">", 3600.0)))
+        Limit("E_we", "<", 2.0), Limit("abs_I", ">", 5e-3), Limit("abs_Q", ">", 1.0),
+        Limit("time", ">", 3600.0)))
     encoded = encode(discharge, VMP300)
     values = {(p.label, p.index): p.value for p in encoded.parameters}
     assert values["Duration_step", 0] == 3600.0
@@ -99,9 +100,14 @@ def test_a_fourth_test_is_left_to_the_engine() -> None:
 def test_constant_voltage_hold_until_the_current_falls() -> None:
     hold = ConstantVoltage(voltage=3.68, duration=7200.0, limits=(Limit("abs_I", "<", 1.5e-6),),
                            recording=Recording(dt=30.0, dI=1e-6))
-    charging = {(p.label, p.index): p.value for p in encode(hold, VMP300, present_potential=3.5).parameters}
+
+    def sent(present: float) -> dict:
+        encoded = encode(hold, VMP300, present_potential=present)
+        return {(p.label, p.index): p.value for p in encoded.parameters}
+
+    charging = sent(3.5)
     assert (charging["Test1_Config", 0], charging["Test1_Value", 0]) == (97, 1.5e-6)  # I < 1.5 uA
-    discharging = {(p.label, p.index): p.value for p in encode(hold, VMP300, present_potential=3.9).parameters}
+    discharging = sent(3.9)
     assert (discharging["Test1_Config", 0], discharging["Test1_Value", 0]) == (101, -1.5e-6)  # I > -1.5 uA
     unknown = encode(hold, VMP300, present_potential=None)
     assert [limit.quantity for limit in unknown.engine_limits] == ["abs_I"]
@@ -130,7 +136,8 @@ def test_constant_voltage_parameter_list() -> None:
 
 
 def test_open_circuit_parameter_list() -> None:
-    rest = OpenCircuit(duration=3600.0, limits=(Limit("abs_dE_dt", "<", 1e-7),), recording=Recording(dt=60.0, dE=1e-3))
+    rest = OpenCircuit(duration=3600.0, limits=(Limit("abs_dE_dt", "<", 1e-7),),
+                       recording=Recording(dt=60.0, dE=1e-3))
     assert sent_to_fake(rest, "VMP3") == ("ocv.ecc", [
         ("Rest_time_T", 0, S, 3600.0),
         ("Record_every_dE", 0, S, single(1e-3)),
@@ -148,15 +155,16 @@ def test_cyclic_voltammetry_parameter_list() -> None:
     for index, vertex in enumerate(vertices):
         expected += [("vs_initial", index, B, False), ("Voltage_step", index, S, vertex),
                      ("Scan_Rate", index, S, 0.5)]  # mV/s
-    expected += [("Scan_number", 0, I, 2), ("Record_every_dE", 0, S, single(5e-3)), ("Average_over_dE", 0, B, True),
-                 ("N_Cycles", 0, I, 2), ("Begin_measuring_I", 0, S, 0.5), ("End_measuring_I", 0, S, 1.0),
+    expected += [("Scan_number", 0, I, 2), ("Record_every_dE", 0, S, single(5e-3)),
+                 ("Average_over_dE", 0, B, True), ("N_Cycles", 0, I, 2),
+                 ("Begin_measuring_I", 0, S, 0.5), ("End_measuring_I", 0, S, 1.0),
                  ("I_Range", 0, I, 12), ("E_Range", 0, I, 2), ("Bandwidth", 0, I, 5)]
     assert sent_to_fake(cv) == ("cv4.ecc", expected)
 
 
 def test_impedance_parameter_list() -> None:
-    eis = Impedance(initial_frequency=1e5, final_frequency=0.1, points_per_decade=5, amplitude=0.01, averages=2,
-                    wait_for_steady=0.25)
+    eis = Impedance(initial_frequency=1e5, final_frequency=0.1, points_per_decade=5, amplitude=0.01,
+                    averages=2, wait_for_steady=0.25)
     assert sent_to_fake(eis, "VMP3") == ("peis.ecc", [
         ("vs_initial", 0, B, True),
         ("vs_final", 0, B, True),

@@ -1,4 +1,4 @@
-"""Whole techniques on simulated time through driver and fake EClib, checked against hand numbers and the cell."""
+"""Whole techniques on simulated time through driver and fake EClib, against hand numbers and the cell."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from tests.drivers.biologic.helpers import collect, make_rig, single
 
 UPPER = 4.3 - 0.62  # 4.3 V vs Li+/Li measured against the Li-In counter electrode
 C_OVER_60 = 15e-6  # A for the thesis cell (3.240 C)
+CHARGE = ConstantCurrent(current=C_OVER_60, duration=80 * 3600.0, limits=(Limit("E_we", ">", UPPER),),
+                         recording=Recording(dt=10.0))
 
 
 @pytest.mark.parametrize("board", ["VMP300", "VMP3"])
@@ -30,8 +32,7 @@ def test_constant_current_stops_at_the_voltage_limit_with_charge_i_times_t(board
     async def scenario():
         rig = make_rig(board)
         await rig.driver.connect()
-        await rig.driver.start(ConstantCurrent(current=C_OVER_60, duration=80 * 3600.0,
-                                               limits=(Limit("E_we", ">", UPPER),), recording=Recording(dt=10.0)))
+        await rig.driver.start(CHARGE)
         points, _ = await collect(rig.driver, 600.0)
         return rig, points
 
@@ -61,7 +62,8 @@ def test_constant_voltage_holds_until_the_current_falls(offset: float, config: i
         await rig.driver.connect()
         voltage = rig.cell.ocv + offset
         await rig.driver.start(ConstantVoltage(voltage=voltage, duration=48 * 3600.0,
-                                               limits=(Limit("abs_I", "<", 2e-6),), recording=Recording(dt=30.0)))
+                                               limits=(Limit("abs_I", "<", 2e-6),),
+                                               recording=Recording(dt=30.0)))
         points, _ = await collect(rig.driver, 900.0)
         return rig, voltage, points
 
@@ -141,10 +143,10 @@ def test_a_67_hour_cc_cv_run_simulates_in_seconds() -> None:
     async def scenario():
         rig = make_rig()
         await rig.driver.connect()
-        await rig.driver.start(ConstantCurrent(current=C_OVER_60, duration=80 * 3600.0,
-                                               limits=(Limit("E_we", ">", UPPER),), recording=Recording(dt=10.0)))
+        await rig.driver.start(CHARGE)
         charge, _ = await collect(rig.driver, 600.0)
-        await rig.driver.start(ConstantVoltage(voltage=UPPER, duration=31 * 3600.0, recording=Recording(dt=10.0)))
+        await rig.driver.start(ConstantVoltage(voltage=UPPER, duration=31 * 3600.0,
+                                               recording=Recording(dt=10.0)))
         hold, _ = await collect(rig.driver, 600.0)
         return charge, hold
 

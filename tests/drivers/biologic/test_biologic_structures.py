@@ -1,4 +1,4 @@
-"""The EClib structures have the DLL's memory layout: sizes and offsets computed by hand from the C headers."""
+"""The EClib structures have the DLL's memory layout: sizes and offsets computed by hand from the headers."""
 
 import ctypes
 
