@@ -147,7 +147,7 @@ PotentialValue = Annotated[Potential, PlainValidator(_check_potential), PlainSer
 CurrentValue = Annotated[
     float | CRate,
     PlainValidator(parse_current),
-    PlainSerializer(lambda v: str(v) if isinstance(v, CRate) else f"{v:.10g} A", return_type=str),
+    PlainSerializer(lambda v: str(v) if isinstance(v, CRate) else f"{v!r} A", return_type=str),
 ]
 
 

@@ -184,5 +184,5 @@ def quantity_type(dimension: str, *, positive: bool = False) -> Any:
         return number
 
     return Annotated[
-        float, PlainValidator(validate), PlainSerializer(lambda v: f"{v:.10g} {unit}", return_type=str)
+        float, PlainValidator(validate), PlainSerializer(lambda v: f"{v!r} {unit}", return_type=str)
     ]

@@ -150,3 +150,13 @@ def test_every_step_is_a_device_technique_with_an_estimate() -> None:
         for step in plan.steps
     )
     assert all(step.estimated_duration > 0 and step.notes["estimate"] for step in plan.steps)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLE.parent.glob("*.toml")), ids=lambda p: p.name)
+def test_the_json_form_kept_for_the_file_reads_back_to_the_same_plan(path: Path) -> None:
+    import json
+
+    protocol = load_protocol(path)
+    again = Protocol.from_dict(json.loads(protocol.model_dump_json(exclude_none=True)))
+    first, second = resolve(protocol), resolve(again)
+    assert (first.steps, first.cell, first.safety) == (second.steps, second.cell, second.safety)
