@@ -50,7 +50,8 @@ class AbortRequested(OperandoError):
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """How a run ended. ``charge`` C is the final cumulative charge; ``duration`` s on the timeline."""
+    """How a run ended. ``charge`` C is the net charge at the end (Q of the last point), ``charged`` and
+    ``discharged`` C what passed in each direction; ``duration`` s on the timeline."""
 
     status: ExperimentState
     path: Path
@@ -59,6 +60,8 @@ class ExperimentResult:
     duration: float
     reason: str
     error: BaseException | None = None
+    charged: float = 0.0
+    discharged: float = 0.0
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
@@ -154,8 +157,9 @@ class Experiment:
         status, reason, error = outcome
         if isinstance(error, asyncio.CancelledError):
             raise error
-        return ExperimentResult(status, self.out_path, self.recorder.points, self.recorder.counter.charge,
-                                end, reason, error)
+        counter = self.recorder.counter
+        return ExperimentResult(status, self.out_path, self.recorder.points, counter.charge, end, reason,
+                                error, counter.charged, counter.discharged)
 
     async def _supervise(self) -> tuple[ExperimentState, str, BaseException | None]:
         """Run the protocol tasks, classify how they ended, then finish; never raises."""

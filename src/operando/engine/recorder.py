@@ -23,6 +23,8 @@ class ChargeCounter:
 
     def __init__(self) -> None:
         self.charge = 0.0
+        self.charged = 0.0  # C passed while the current was positive (charge)
+        self.discharged = 0.0  # C passed while it was negative, as a positive number
         self._last: tuple[float, float] | None = None  # (t s, I A) of the previous point
 
     def add(self, t: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -36,6 +38,8 @@ class ChargeCounter:
         else:
             t_all, i_all, start = t, current, 0.0
         slices = 0.5 * (i_all[1:] + i_all[:-1]) * np.diff(t_all)
+        self.charged += float(slices[slices > 0].sum())
+        self.discharged -= float(slices[slices < 0].sum())
         charges = start + np.concatenate(([] if self._last is not None else [0.0], np.cumsum(slices)))
         self.charge = float(charges[-1])
         self._last = (float(t[-1]), float(current[-1]))

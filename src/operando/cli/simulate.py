@@ -1,0 +1,164 @@
+"""``operando simulate PROTOCOL``: run a protocol on the simulated rig (cell, BioLogic, fake EClib) to a file.
+
+Exit status: 0 completed, 1 failed (instrument fault or error), 2 invalid input (nothing started), 3 aborted
+(safety limit, Ctrl-C or SIGTERM; the file is closed and consistent in every case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from operando import clock
+from operando.engine import Experiment, ExperimentResult, ExperimentState, PointsRecorded, StepStarted
+from operando.engine.rigs import RigNotFound, build_rig
+from operando.errors import ProtocolError
+from operando.plan import Plan
+from operando.protocol import load_protocol, resolve
+
+EXIT_CODES = {ExperimentState.COMPLETED: 0, ExperimentState.FAILED: 1, ExperimentState.ABORTED: 3}
+EXIT_INVALID = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="run a protocol on the simulated rig and write its HDF5 file", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("protocol", help="the protocol TOML file")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the HDF5 file to write (default: runs/<protocol name>-<UTC time>.h5); "
+                             "never overwritten")
+    parser.add_argument("--speed", default="max",
+                        help="simulated seconds per wall second, e.g. 3600 = one simulated hour a second "
+                             "(default: max, as fast as possible)")
+    parser.add_argument("--seed", default="0", help="seed of the simulated cell's noise (default 0)")
+    parser.set_defaults(handler=run)
+
+
+def _speed(text: str) -> float:
+    if text.strip().lower() in ("max", "inf", "fastest"):
+        return math.inf
+    try:
+        speed = float(text)
+    except ValueError:
+        raise ValueError(f"--speed: expected a factor such as 3600 or 'max', got {text!r}") from None
+    if not (speed > 0):
+        raise ValueError(f"--speed: must be a positive factor of real time, got {text!r}")
+    return speed
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--seed: expected a whole number, got {text!r}") from None
+
+
+def default_out(plan: Plan, now: datetime | None = None) -> Path:
+    """runs/<protocol name>-<UTC time>.h5 in the working folder."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in plan.name) or "experiment"
+    return Path("runs") / f"{safe_name}-{stamp}.h5"
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        speed, seed = _speed(args.speed), _seed(args.seed)
+        plan = resolve(load_protocol(args.protocol))
+    except ProtocolError as exc:
+        console.print(f"operando simulate: {args.protocol} is not a valid protocol; nothing was started.",
+                      markup=False)
+        console.print(str(exc), markup=False)
+        return EXIT_INVALID
+    except ValueError as exc:
+        console.print(f"operando simulate: {exc}", markup=False)
+        return EXIT_INVALID
+    out = args.out or default_out(plan)
+    if out.exists():
+        console.print(f"operando simulate: --out {out} already exists; a record is never overwritten.",
+                      markup=False)
+        return EXIT_INVALID
+    try:
+        result = clock.run_simulated(_simulate(plan, out, seed, console), speed=speed)
+    except RigNotFound as exc:
+        console.print(f"operando simulate: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        # Without signal handlers (Windows) Ctrl-C cancels the run: it still went safe and closed the file.
+        console.print(f"operando simulate: interrupted; the file {out} is closed with status aborted.",
+                      markup=False)
+        return EXIT_CODES[ExperimentState.ABORTED]
+    _summary(console, result)
+    return EXIT_CODES.get(result.status, 1)
+
+
+async def _simulate(plan: Plan, out: Path, seed: int, console: Console) -> ExperimentResult:
+    rig = build_rig("simulated", plan, seed=seed)
+    experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
+                            rig_config=rig.config)
+    loop = asyncio.get_running_loop()
+    handled = []
+    for signal_number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
+        try:
+            loop.add_signal_handler(signal_number, experiment.request_abort, reason)
+            handled.append(signal_number)
+        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            pass
+    updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task(plan.name, total=plan.estimated_duration or None, step="starting",
+                                     cycle=0, E=math.nan, I=math.nan, soc=math.nan, hours=0.0)
+            watcher = asyncio.create_task(_follow(updates, progress, task))
+            result = await experiment.run()
+            await watcher
+    finally:
+        for signal_number in handled:
+            loop.remove_signal_handler(signal_number)
+        await rig.close()
+    return result
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.fields[step]}[/] cycle {task.fields[cycle]}"), BarColumn(),
+        TextColumn("E {task.fields[E]:.4f} V  I {task.fields[I]:+.3e} A  SOC {task.fields[soc]:.1%}  "
+                   "t {task.fields[hours]:.2f} h"),
+        console=console, transient=False)
+
+
+async def _follow(updates, progress: Progress, task) -> None:  # noqa: ANN001 - rich's own types
+    """Show the latest point and step; drops updates rather than slow the run."""
+    async for event in updates:
+        if isinstance(event, StepStarted):
+            progress.update(task, step=f"{event.step}: {event.name} ({event.label})", cycle=event.cycle)
+        elif isinstance(event, PointsRecorded):
+            points = event.points
+            soc = float(points.soc[-1])
+            progress.update(task, completed=float(points.t[-1]), E=float(points.E_we[-1]),
+                            I=float(points.I[-1]), soc=0.0 if math.isnan(soc) else soc,
+                            hours=float(points.t[-1]) / 3600.0, cycle=int(points.cycle[-1]))
+
+
+def _summary(console: Console, result: ExperimentResult) -> None:
+    table = Table(title="operando simulate", show_header=False)
+    colour = {"completed": "green", "aborted": "yellow", "failed": "red"}.get(result.status.value, "white")
+    table.add_row("status", f"[{colour}]{result.status.value}[/] ({result.reason})")
+    table.add_row("points", f"{result.points}")
+    for label, charge in (("charge passed", result.charged), ("discharge passed", result.discharged)):
+        table.add_row(label, f"{charge / 3.6:.4g} mAh ({charge:.4g} C)")  # 1 mAh = 3.6 C
+    table.add_row("simulated time", f"{result.duration / 3600.0:.2f} h")
+    table.add_row("file", str(result.path))
+    Console().print(table)
+    if result.status is not ExperimentState.COMPLETED:
+        print(f"operando simulate: {result.status.value}: {result.reason}", file=sys.stderr)
