@@ -160,3 +160,25 @@ def test_the_json_form_kept_for_the_file_reads_back_to_the_same_plan(path: Path)
     again = Protocol.from_dict(json.loads(protocol.model_dump_json(exclude_none=True)))
     first, second = resolve(protocol), resolve(again)
     assert (first.steps, first.cell, first.safety) == (second.steps, second.cell, second.safety)
+
+
+def test_soc_stops_need_a_capacity_and_unknown_estimates_say_so() -> None:
+    from operando.protocol.report import render_plan
+
+    lithium = {"material": "Li metal", "counter_electrode": "Li"}
+    window = {"voltage_min": "-1 V", "voltage_max": "1 V", "current_max": "1 mA", "duration_max": "10 h"}
+    with pytest.raises(
+        ProtocolError, match=r"steps\[0\].until.soc: a state-of-charge stop needs the cell's capacity"
+    ):
+        resolve(Protocol(cell=lithium, safety=window, steps=[constant_current("10 uA", soc=0.5)]))
+    text = render_plan(
+        resolve(Protocol(cell=lithium, safety=window, steps=[constant_current("10 uA", voltage="1 V")]))
+    )
+    assert "estimated unknown (no capacity and no time limit)" in text
+    assert "plus 1 step(s) of unknown length" in text
+
+
+def test_a_runaway_loop_is_refused() -> None:
+    window = {"voltage_min": "-1 V", "voltage_max": "1 V", "current_max": "1 mA", "duration_max": "10 h"}
+    with pytest.raises(ProtocolError, match="more than 20000 device steps"):
+        resolve(Protocol(cell=CELL, safety=window, steps=[loop(10000, loop(10, rest("1 s")))]))

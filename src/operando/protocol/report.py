@@ -126,13 +126,19 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     )
 
 
+def _estimate(step: PlannedStep) -> str:
+    if str(step.notes.get("estimate", "")).startswith("unknown"):
+        return f"unknown ({step.notes['estimate'].removeprefix('unknown: ')})"
+    return format_duration(step.estimated_duration)
+
+
 def _step_lines(step: PlannedStep, cell: CellSummary) -> list[str]:
     where = f"cycle {step.cycle}, " if step.cycle else ""
     return [
         f"{step.index:>4}  {step.label:<5} {step.name}",
         f"        {describe_set_point(step, cell)}",
         f"        stops: {'; '.join(step_stops(step, cell)) or 'none'}",
-        f"        estimated {format_duration(step.estimated_duration)} ({where}from {step.source})",
+        f"        estimated {_estimate(step)} ({where}from {step.source})",
     ]
 
 
@@ -177,7 +183,11 @@ def render_plan(plan: Plan) -> str:
             continue
         lines += _step_lines(step, cell)
         position += 1
-    lines.append(f"total estimated duration: {format_duration(plan.estimated_duration)} (an estimate)")
+    unknown = sum(1 for step in plan.steps if str(step.notes.get("estimate", "")).startswith("unknown"))
+    lines.append(
+        f"total estimated duration: {format_duration(plan.estimated_duration)} (an estimate"
+        + (f"; plus {unknown} step(s) of unknown length)" if unknown else ")")
+    )
     for warning in plan.extras.get("warnings", []):
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -44,6 +44,8 @@ MAX_GITT_PULSES = 1000
 # GITT plans pulses for this share of the capacity, so a cell that holds more than rated still finishes.
 GITT_CAPACITY_MARGIN = 1.2
 DEFAULT_RECORD_INTERVAL = 10.0  # s
+# Loops expand statically; beyond this many device steps a protocol is surely a typo (repeat = 10000 nested).
+MAX_PLANNED_STEPS = 20000
 
 
 def resolve(protocol: Protocol) -> Plan:
@@ -193,6 +195,15 @@ class _Resolver:
         group: str | None = None,
         notes: dict[str, Any] | None = None,
     ) -> None:
+        if len(self.steps) >= MAX_PLANNED_STEPS:
+            self.problem(
+                source,
+                f"the protocol expands to more than {MAX_PLANNED_STEPS} device steps: "
+                "fewer loop repeats or longer GITT pulses",
+            )
+            raise ProtocolError(
+                add_lines(self.problems, self.protocol._source_text), self.protocol.source_path
+            )
         notes = dict(notes or {})
         notes["estimate"] = basis
         if loops:
@@ -278,6 +289,13 @@ class _Resolver:
         if until.charge is not None:
             stops.append(Limit("abs_Q", ">", until.charge, action))
         if until.soc is not None:
+            if self.cell.rated_capacity is None:
+                self.problem(
+                    join_path(path, "until.soc"),
+                    "a state-of-charge stop needs the cell's capacity: give "
+                    "cell.active_mass (with a known material or formula) or cell.capacity",
+                    until.soc,
+                )
             stops.append(Limit("soc", sign, until.soc, action))
         estimate, basis = self._estimate_galvanostatic(current, until)
         return duration, tuple(limits), tuple(stops), estimate, basis
