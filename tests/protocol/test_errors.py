@@ -164,3 +164,11 @@ def test_validation_errors_carry_the_toml_line() -> None:
 def test_a_missing_file_is_a_protocol_error(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError, match="no such protocol file"):
         load_protocol(tmp_path / "nope.toml")
+
+
+def test_errors_inside_nested_loops_name_the_nested_path_and_line() -> None:
+    text = (Path(__file__).resolve().parents[2] / "examples" / "plating_stripping.toml").read_text()
+    text = text.replace('current = "10 uA"', 'current = "10 V"')
+    message = problem_at(refused(text), "steps[1].steps[0].steps[2].current")
+    line = line_of(text, '"10 V"')
+    assert "'10 V'" in message and f"(TOML line {line})" in message
