@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
 
 from operando.errors import ProtocolError, QuantityError
-from operando.materials import MAH_PER_G, FormulaError, find_material, material_names, molar_mass
+from operando.materials import MAH_PER_G, FormulaError, Material, find_material, material_names, molar_mass
 from operando.materials import specific_capacity as theoretical_capacity
 from operando.plan import CellSummary
 from operando.units import parse_quantity, quantity_type
@@ -285,7 +285,7 @@ class Cell(BaseModel):
 
     # Derived values: cheap, so computed on demand from the validated fields.
     @property
-    def table_material(self):  # noqa: ANN201 - Material | None
+    def table_material(self) -> Material | None:
         return find_material(self.material) if self.material else None
 
     @property
