@@ -46,6 +46,7 @@ from .seam import CZEMApiSeam
 log = logging.getLogger(__name__)
 
 _STAGE_AXES = ("X", "Y", "Z", "T", "R")
+_INITIALISING = ("Initialise", "InitialiseRemoting", "ClosingControl")
 _GRAB_RECTANGLE = (0, 0, 1024, 768)  # SmartSEM's 1024x768 reference frame: the whole store is saved
 # Parameters whose SmartSEM display strings go into the settings snapshot.
 _SNAPSHOT = ("AP_MANUALKV", "AP_ACTUALKV", "AP_IPROBE", "AP_WD", "AP_MAG", "AP_PIXEL_SIZE", "AP_WIDTH",
@@ -89,12 +90,29 @@ class ZeissMicroscope:
     async def _raw(self, method: str, *args: Any) -> Any:
         if self._seam is None or self._thread is None:
             raise InstrumentError("not connected: call connect() first", instrument=INSTRUMENT)
-        call = getattr(self._seam, method)
+        result = await self._on_thread(getattr(self._seam, method), *args, what=f"{method}{args!r}")
+        code = result[0] if isinstance(result, tuple) else result
+        if code == 1019 and method not in _INITIALISING:
+            # API_E_NOT_INITIALISED after a working session: the EM Server restarted. Initialise again, once.
+            log.warning("SmartSEM answered %s with API_E_NOT_INITIALISED; initialising again", method)
+            await self._initialise()
+            result = await self._on_thread(getattr(self._seam, method), *args, what=f"{method}{args!r}")
+        return result
+
+    async def _on_thread(self, function: Callable[..., Any], *args: Any, what: str) -> Any:
+        assert self._thread is not None
         try:
-            return await asyncio.wait_for(self._thread.call(call, *args), self.config.call_timeout)
+            return await asyncio.wait_for(self._thread.call(function, *args), self.config.call_timeout)
         except TimeoutError:
-            raise CallTimeout(f"{method}{args!r} did not return within {self.config.call_timeout:g} s",
+            raise CallTimeout(f"{what} did not return within {self.config.call_timeout:g} s",
                               instrument=INSTRUMENT) from None
+
+    async def _initialise(self) -> None:
+        if self.config.remote:
+            check(await self._on_thread(self._seam.InitialiseRemoting, what="InitialiseRemoting()"),
+                  "InitialiseRemoting()")
+        else:
+            check(await self._on_thread(self._seam.Initialise, "", what="Initialise('')"), "Initialise('')")
 
     async def _get(self, name: str, as_string: bool = False) -> float | str:
         code, value = await self._raw("Get", name, as_string)
@@ -140,10 +158,7 @@ class ZeissMicroscope:
         if self._seam is None:
             self._seam = await asyncio.wait_for(self._thread.call(self._seam_factory),
                                                 self.config.call_timeout)
-        if self.config.remote:
-            check(await self._raw("InitialiseRemoting"), "InitialiseRemoting()")
-        else:
-            check(await self._raw("Initialise", ""), "Initialise('')")
+        await self._initialise()
         serial = str(await self._get("SV_SERIAL_NUMBER"))
         version = str(await self._get("SV_VERSION"))
         await self.blank()
@@ -422,8 +437,8 @@ class ZeissMicroscope:
                         break
                     check(code, f"Grab of {detector}")
                     assert grabbed is not None
-                    problem = frame_problem(grabbed.image, store, self._previous.get(detector),
-                                            self.config.blank_threshold) or ""
+                    earlier = [*self._previous.values(), *(i.image for i in images.values())]
+                    problem = frame_problem(grabbed.image, store, earlier, self.config.blank_threshold) or ""
                     if problem:
                         problem = f"{detector}: {problem}"
                         break
@@ -438,15 +453,16 @@ class ZeissMicroscope:
             return await self._frames(images, scan, t_start, t_end, attempt)
 
     async def _grab_on_thread(self, detector: str) -> tuple[int, GrabbedImage | None]:
-        assert self._thread is not None and self._seam is not None
-        seam = self._seam
-        try:
-            return await asyncio.wait_for(
-                self._thread.call(self._grab_and_read, seam, self._grab_file(detector)),
-                self.config.call_timeout)
-        except TimeoutError:
-            raise CallTimeout(f"Grab of {detector} did not return within {self.config.call_timeout:g} s",
-                              instrument=INSTRUMENT) from None
+        assert self._seam is not None
+        what = f"Grab of {detector}"
+        code, grabbed = await self._on_thread(self._grab_and_read, self._seam, self._grab_file(detector),
+                                              what=what)
+        if code == 1019:
+            log.warning("SmartSEM answered Grab with API_E_NOT_INITIALISED; initialising again")
+            await self._initialise()
+            code, grabbed = await self._on_thread(self._grab_and_read, self._seam, self._grab_file(detector),
+                                                  what=what)
+        return code, grabbed
 
     async def _frames(self, images: dict[str, GrabbedImage], scan: ScanSettings, t_start: float, t_end: float,
                       attempts: int) -> tuple[Frame, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,19 @@ def read_grab(path: str | Path) -> GrabbedImage:
     return GrabbedImage(np.ascontiguousarray(image), 16, dict(header))
 
 
-def frame_problem(image: np.ndarray, expected_shape: tuple[int, int], previous: np.ndarray | None,
+def frame_problem(image: np.ndarray, expected_shape: tuple[int, int], earlier: Iterable[np.ndarray],
                   blank_threshold: float) -> str | None:
-    """Why ``image`` is not a usable frame, or None: wrong size or a constant first/last line (incomplete),
-    a flat lower half (blank: beam blanked or detector off), or identical to the previous frame (stale)."""
+    """Why ``image`` is not a usable frame, or None: wrong size (incomplete), a flat lower half (blank: beam
+    blanked, detector off or a broken transfer), a constant first or last line (incomplete), or pixel for
+    pixel identical to an ``earlier`` frame (stale: no fresh scan; noise makes real frames differ)."""
     if image.shape != expected_shape:
         return f"incomplete frame: {image.shape[1]}x{image.shape[0]} pixels, expected " \
                f"{expected_shape[1]}x{expected_shape[0]}"
-    if image[0].min() == image[0].max() or image[-1].min() == image[-1].max():
-        return "incomplete frame: the first or last line is constant"
     lower_half = image[image.shape[0] // 2:]
     if float(lower_half.std()) <= blank_threshold * 65535.0:
         return f"blank frame: lower-half standard deviation {float(lower_half.std()):.1f} of 65535"
-    if previous is not None and previous.shape == image.shape and np.array_equal(previous, image):
-        return "stale frame: identical to the previous frame of this detector (the scan did not refresh)"
+    if image[0].min() == image[0].max() or image[-1].min() == image[-1].max():
+        return "incomplete frame: the first or last line is constant"
+    if any(other.shape == image.shape and np.array_equal(other, image) for other in earlier):
+        return "stale frame: identical to an earlier frame (the scan did not refresh)"
     return None

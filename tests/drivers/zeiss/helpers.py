@@ -99,3 +99,33 @@ def running_bridge(seam_factory: Callable[[], Any], token: str = TOKEN) -> Itera
     finally:
         holder["loop"].call_soon_threadsafe(holder["stop"].set)
         thread.join(10)
+
+
+class CallLog:
+    """Wraps a seam and records (loop time, method, args, result) of every call, then passes it on."""
+
+    def __init__(self, seam: Any, clock: Callable[[], float]) -> None:
+        self._seam = seam
+        self._clock = clock
+        self.calls: list[tuple[float, str, tuple[Any, ...], Any]] = []
+
+    def __getattr__(self, method: str) -> Any:
+        target = getattr(self._seam, method)
+
+        def call(*args: Any) -> Any:
+            result = target(*args)
+            self.calls.append((self._clock(), method, args, result))
+            return result
+        return call
+
+    def names(self) -> list[str]:
+        """Calls as compact strings: 'Execute CMD_FREEZE_ALL', 'Set DP_ZONE 1.0', 'Get DP_FROZEN', 'Grab'."""
+        out = []
+        for _, method, args, _ in self.calls:
+            if method == "Grab":
+                out.append("Grab")
+            elif method == "Get":
+                out.append(f"Get {args[0]}")
+            else:
+                out.append(" ".join([method, *(str(a) for a in args)]))
+        return out
