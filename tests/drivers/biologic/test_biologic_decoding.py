@@ -6,9 +6,12 @@ import math
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from operando.drivers.biologic import BiologicError
 from operando.drivers.biologic._decoding import DataChunk, decode
 from operando.drivers.biologic._structures import BoardType, TechniqueId
+from operando.simulators.eclib import _rows
 
 VMP3, VMP300 = BoardType.ESSENTIAL, BoardType.PREMIUM
 
@@ -96,3 +99,18 @@ def test_an_unknown_technique_is_a_data_error_not_a_guess() -> None:
     with pytest.raises(BiologicError) as caught:
         decode(DataChunk(999, 0, 0.0, 1, 3, [0, 0, 0]), VMP300, 0.5, bitcast)
     assert (caught.value.code, caught.value.name) == (-404, "TECH_DATACORRUPTED")
+
+
+@given(t=st.floats(min_value=0.0, max_value=300 * 3600.0), E=st.floats(min_value=-10.0, max_value=10.0),
+       I=st.floats(min_value=-1.0, max_value=1.0))
+@settings(max_examples=200, deadline=None)
+def test_rows_the_fake_writes_decode_to_what_it_measured(t: float, E: float, I: float) -> None:
+    # The fake's encoder and the driver's decoder are written independently; they must agree to one clock
+    # tick in time and to single precision in value, far past 2**32 ticks (about 24 h at 20 us).
+    time_base = _rows.TIME_BASE["VMP-300"]
+    chunk = DataChunk(int(TechniqueId.CALIMIT), 0, 0.0, 1, 5, _rows.dc_row(time_base, t, E, I, 2))
+    (point,), _ = decode(chunk, VMP300, time_base, bitcast)
+    assert abs(point.t_device - t) <= time_base / 2 + 1e-9 * t
+    assert point.E_we == struct.unpack("<f", struct.pack("<f", E))[0]
+    assert point.I == struct.unpack("<f", struct.pack("<f", I))[0]
+    assert point.cycle == 2
