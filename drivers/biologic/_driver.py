@@ -112,11 +112,15 @@ class BiologicPotentiostat:
             self._thread = InstrumentThread(f"biologic-{self.address}-ch{self.channel}")
         return self._thread
 
-    def _require_connected(self) -> tuple[int, BoardFamily]:
-        if self._id is None or self.family is None:
+    async def _ensure_link(self) -> BoardFamily:
+        """The board family once connect() has run; reopens a link a failed reconnect left closed."""
+        if self.family is None:
             raise BiologicError(f"channel {self.channel} at {self.address} is not connected: call connect() "
                                 "first")
-        return self._id, self.family
+        if self._id is None:
+            log.warning("%s: no open connection; reconnecting", self.address)
+            await self._open_link()
+        return self.family
 
     async def _run(self, call: str, operation: Callable[[], int], context: str = "") -> None:
         """Run ``operation`` (BL_* calls, returns a code) on the thread: retry, reconnect, raise."""
@@ -231,7 +235,7 @@ class BiologicPotentiostat:
         return info
 
     async def _load_firmware(self) -> None:
-        _, family = self._require_connected()
+        family = await self._ensure_link()
         folder = self.firmware_path
         firmware = str(folder / family.firmware) if folder else family.firmware
         fpga = (str(folder / family.fpga) if folder else family.fpga) if family.fpga else ""
@@ -252,7 +256,7 @@ class BiologicPotentiostat:
 
     async def start(self, technique: Technique) -> None:
         """Encode ``technique`` for this board family, load it on the channel and start it."""
-        _, family = self._require_connected()
+        family = await self._ensure_link()
         present_potential = None
         if isinstance(technique, ConstantVoltage):
             values = CurrentValues()
@@ -310,7 +314,7 @@ class BiologicPotentiostat:
 
     async def read(self) -> Readout:
         """Everything recorded since the last read; ``running`` is False once the technique ended, drained."""
-        self._require_connected()
+        await self._ensure_link()
         await self._run("BL_GetData", self._drain)
         readout = Readout(points=tuple(self._points), impedance=tuple(self._impedance),
                           running=self._state == ProgramState.RUN)
@@ -320,7 +324,7 @@ class BiologicPotentiostat:
 
     async def stop(self) -> None:
         """End the technique now; its last points stay buffered for the next read()."""
-        self._require_connected()
+        await self._ensure_link()
         await self._run("BL_StopChannel", lambda: self.seam.BL_StopChannel(self._id, self._channel_index))
         await self._run("BL_GetData", self._drain)
 
@@ -347,5 +351,6 @@ class BiologicPotentiostat:
             log.warning("%s: disconnect failed: %s", self.address, error)
         finally:
             self._id = None
+            self.family = None
             thread, self._thread = self._thread, None
             thread.close(wait=True)

@@ -92,6 +92,26 @@ def test_a_link_dropped_mid_run_reconnects_and_the_instrument_kept_measuring() -
     assert_contiguous(points)
 
 
+def test_a_failed_reconnect_is_retried_by_the_next_read() -> None:
+    async def scenario():
+        rig = make_rig()
+        await rig.driver.connect()
+        await rig.driver.start(REST)
+        await asyncio.sleep(900.0)
+        first = await rig.driver.read()
+        rig.fake.drop_link()
+        rig.fake.restore_link()  # the id is stale: the next read reconnects ...
+        rig.fake.fail_calls(-201, count=1, calls=["BL_Connect"])  # ... and that reconnect fails once
+        with pytest.raises(BiologicConnectionLost) as caught:
+            await rig.driver.read()
+        rest, _ = await collect(rig.driver, 300.0)
+        return caught.value, list(first.points) + rest
+
+    error, points = run_simulated(scenario())
+    assert (error.code, error.call) == (-201, "BL_Connect")
+    assert_contiguous(points)
+
+
 def test_a_channel_used_by_another_program_is_busy_until_made_safe() -> None:
     async def scenario():
         rig = make_rig()
