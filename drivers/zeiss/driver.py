@@ -78,6 +78,7 @@ class ZeissMicroscope:
         self.name = name
         self._seam_factory = seam_factory
         self._seam: CZEMApiSeam | None = None
+        self._connected = False
         self._thread: InstrumentThread | None = None
         self._lock = asyncio.Lock()
         self._selected: tuple[str, ...] = (next(iter(self.config.detectors)),)
@@ -152,16 +153,21 @@ class ZeissMicroscope:
     # -- connection and safety ------------------------------------------------------------------------------
 
     async def connect(self) -> InstrumentInfo:
-        """Make the seam on its thread, initialise the API, blank the beam; returns the identity."""
+        """Make the seam on its thread, initialise the API, blank the beam; returns the identity. A failed
+        connect releases everything it took."""
         if self._thread is None:
             self._thread = InstrumentThread(self.name)
-        if self._seam is None:
-            self._seam = await asyncio.wait_for(self._thread.call(self._seam_factory),
-                                                self.config.call_timeout)
-        await self._initialise()
-        serial = str(await self._get("SV_SERIAL_NUMBER"))
-        version = str(await self._get("SV_VERSION"))
-        await self.blank()
+        try:
+            if self._seam is None:
+                self._seam = await self._on_thread(self._seam_factory, what="making the SmartSEM seam")
+            await self._initialise()
+            serial = str(await self._get("SV_SERIAL_NUMBER"))
+            version = str(await self._get("SV_VERSION"))
+            await self.blank()
+        except BaseException:
+            await self._release()
+            raise
+        self._connected = True
         if self._grab_dir is None:
             self._grab_dir = tempfile.mkdtemp(prefix="operando-zeiss-")
         return InstrumentInfo(model="Zeiss SmartSEM", serial=serial, firmware=version,
@@ -187,15 +193,25 @@ class ZeissMicroscope:
             await self._execute("CMD_STAGE_ABORT")
 
     async def disconnect(self) -> None:
-        """Leave the microscope safe, release the API and the instrument thread."""
-        if self._seam is not None:
-            try:
-                await self.safe_state()
-            finally:
+        """Leave the microscope safe, release the API, the link and the instrument thread."""
+        try:
+            if self._connected:
                 try:
-                    check(await self._raw("ClosingControl"), "ClosingControl()")
+                    await self.safe_state()
                 finally:
-                    self._seam = None
+                    check(await self._raw("ClosingControl"), "ClosingControl()")
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        self._connected = False
+        seam, self._seam = self._seam, None
+        close = getattr(seam, "close", None)  # the bridge client holds a socket
+        if callable(close) and self._thread is not None:
+            try:
+                await self._on_thread(close, what="closing the seam")
+            except Exception as exc:  # noqa: BLE001 - releasing must go on
+                log.warning("closing the SmartSEM seam failed: %s", exc)
         if self._thread is not None:
             self._thread.close(wait=False)
             self._thread = None
