@@ -9,6 +9,7 @@ are grey levels 0..1 (float32) as the SEM's brightness/contrast map them; the se
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,25 +176,41 @@ def probe_sigma(beam: BeamSettings, detector: str) -> float:
     return math.hypot(diameter / 2.355, spread)
 
 
-class _Materials:
-    """Per-pixel material fractions of one frame (float32 images)."""
+CHANNELS = ("steel", "lps", "lps_texture", "liin", "nmc", "nmc_grain", "void", "edges")
+
+
+class Materials:
+    """Per-pixel channels of one frame (float32 images in one block, so all detectors' linear signals come
+    from a single matrix product): area fractions of each material, texture and grain modulations, edges."""
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        self.steel = np.zeros(shape, np.float32)
-        self.lps = np.zeros(shape, np.float32)
-        self.liin = np.zeros(shape, np.float32)
-        self.nmc = np.zeros(shape, np.float32)
-        self.grain = np.ones(shape, np.float32)
+        self.channels = np.zeros((len(CHANNELS), *shape), np.float32)
+        for index, name in enumerate(CHANNELS):
+            setattr(self, name, self.channels[index])
+        self.solid = np.zeros(shape, np.float32)
+        # Curtain strength times solid fraction; scene coordinates (m) of every pixel (reference state).
         self.curtain = np.zeros(shape, np.float32)
-        self.edges = np.zeros(shape, np.float32)
-        # Scene coordinates (m) of every pixel, in the reference (undeformed) configuration.
         self.x = np.zeros(shape, np.float32)
         self.y = np.zeros(shape, np.float32)
 
 
 def _soft(distance_inside: np.ndarray, pixel: float) -> np.ndarray:
     """Area fraction of a pixel on the inner side of an edge at signed distance (m) from its centre."""
-    return np.clip(distance_inside * np.float32(1.0 / pixel) + np.float32(0.5), 0.0, 1.0)
+    out = distance_inside * np.float32(1.0 / pixel)
+    out += np.float32(0.5)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _left_of(
+    edge: float, waviness: Callable[[], np.ndarray], x: np.ndarray, x_range: tuple[float, float], pixel: float
+) -> np.ndarray | float:
+    """Fraction of each pixel left of a wavy vertical interface (0 or 1 when the field is clear of it)."""
+    reach = 3e-6 + 2 * pixel
+    if x_range[0] > edge + reach:
+        return 0.0
+    if x_range[1] < edge - reach:
+        return 1.0
+    return _soft(np.float32(edge) + waviness() - x, pixel)
 
 
 def _upsample(
@@ -210,12 +227,31 @@ def _upsample(
     return weights(rows, height) @ coarse.astype(np.float32) @ weights(columns, width).T
 
 
+def _double(coarse: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Linear interpolation of an image sampled on every other pixel back to ``height`` x ``width``."""
+
+    def along_columns(block: np.ndarray, size: int) -> np.ndarray:
+        out = np.empty((block.shape[0], size), np.float32)
+        out[:, 0::2] = block[:, : (size + 1) // 2]
+        odd = size // 2
+        inner = block[:, :-1] + block[:, 1:]
+        inner *= np.float32(0.5)
+        done = min(odd, inner.shape[1])
+        out[:, 1::2][:, :done] = inner[:, :done]
+        if odd > done:
+            out[:, -1] = block[:, -1]
+        return out
+
+    return along_columns(along_columns(coarse, width).T, height).T
+
+
 def _bilinear(field: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
     """Bilinear sample of a 2-D raster at fractional cell coordinates (clipped to the raster)."""
     fx = np.clip(fx, 0, field.shape[1] - 1.001)
     fy = np.clip(fy, 0, field.shape[0] - 1.001)
     ix, iy = fx.astype(np.int32), fy.astype(np.int32)
-    tx, ty = fx - ix, fy - iy
+    # Subtract float copies: float32 - int32 would promote the whole image to float64.
+    tx, ty = fx - ix.astype(np.float32), fy - iy.astype(np.float32)
     flat = field.ravel()
     index = iy * field.shape[1] + ix
     top = flat[index] * (1 - tx) + flat[index + 1] * tx
@@ -223,8 +259,21 @@ def _bilinear(field: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
     return top * (1 - ty) + bottom * ty
 
 
-def rasterise(scene: CrossSection, evolution: Evolution | None, geometry: FrameGeometry) -> _Materials:
-    """Material fractions of every pixel of a frame: the scene (and its state of charge) under the scan."""
+def _pore_field(scene: CrossSection, x: np.ndarray, y: np.ndarray, pixel: float) -> np.ndarray:
+    """The standardised pore field at every pixel; sampled on every other pixel when pixels are much finer
+    than the field's 0.35 um correlation length, then interpolated (indistinguishable, four times fewer)."""
+    x_low, _, y_low, _ = scene.extent
+    to_cell = np.float32(1.0 / scene.spec.texture_resolution)
+    stride = 2 if pixel < 60e-9 else 1
+    xs, ys = x[::stride, ::stride], y[::stride, ::stride]
+    field = _bilinear(
+        scene.pore_field, (xs - np.float32(x_low)) * to_cell, (ys - np.float32(y_low)) * to_cell
+    )
+    return field if stride == 1 else _double(field, *x.shape)
+
+
+def rasterise(scene: CrossSection, evolution: Evolution | None, geometry: FrameGeometry) -> Materials:
+    """Material channels of every pixel of a frame: the scene (and its state of charge) under the scan."""
     spec = scene.spec
     height, width = geometry.height, geometry.width
     pixel = geometry.pixel_size
@@ -237,47 +286,58 @@ def rasterise(scene: CrossSection, evolution: Evolution | None, geometry: FrameG
         shift = evolution.block_displacement(points).reshape(len(rows), len(columns), 2)
         x -= _upsample(shift[..., 0], rows, columns, height, width)
         y -= _upsample(shift[..., 1], rows, columns, height, width)
-    materials = _Materials((height, width))
-    x_low, x_high, y_low, y_high = scene.extent
-    face = _soft(np.float32(spec.face_half_height) - np.abs(y), pixel)
-    interface = np.float32(spec.interface_x) + scene.interface_offset(y, 0).astype(np.float32)
-    counter = np.float32(spec.counter_x) + scene.interface_offset(y, 1).astype(np.float32)
-    collector = np.float32(spec.collector_x) + np.float32(0.5) * scene.interface_offset(y, 1).astype(
-        np.float32
+    materials = Materials((height, width))
+    corners = geometry.corners()
+    x_range = (float(corners[:, 0].min()), float(corners[:, 0].max()))
+    y_reach = float(np.abs(corners[:, 1]).max()) + 3e-6
+    face = (
+        1.0
+        if y_reach < spec.face_half_height
+        else _soft(np.float32(spec.face_half_height) - np.abs(y), pixel)
     )
-    left_of_collector = _soft(collector - x, pixel)
-    left_of_interface = _soft(interface - x, pixel)
-    left_of_counter = _soft(counter - x, pixel)
-    cell = spec.texture_resolution
-    pores = _bilinear(
-        scene.pore_field,
-        (x - np.float32(x_low)) / np.float32(cell),
-        (y - np.float32(y_low)) / np.float32(cell),
+    left_of_collector = _left_of(
+        spec.collector_x, lambda: np.float32(0.5) * scene.interface_offset(y, 1), x, x_range, pixel
     )
+    left_of_interface = _left_of(spec.interface_x, lambda: scene.interface_offset(y, 0), x, x_range, pixel)
+    left_of_counter = _left_of(spec.counter_x, lambda: scene.interface_offset(y, 1), x, x_range, pixel)
+    pores = _pore_field(scene, x, y, pixel)
     # A pore's edge is as sharp as the field's gradient (~1 per 0.35 um) allows at this pixel size.
     sharpness = np.float32(0.35e-6 / pixel)
-    solid_composite = np.clip((pores - np.float32(scene.pore_threshold_composite)) * sharpness + 0.5, 0, 1)
-    solid_separator = np.clip((pores - np.float32(scene.pore_threshold_separator)) * sharpness + 0.5, 0, 1)
-    materials.steel = left_of_collector * face
-    materials.lps = (
-        (left_of_interface - left_of_collector) * solid_composite
-        + (left_of_counter - left_of_interface) * solid_separator
-    ) * face
-    materials.liin = (1 - left_of_counter) * face
-    # Denser electrolyte (high field values) looks a touch brighter: the LPS texture.
-    materials.grain = np.float32(1.0) + np.float32(0.04) * np.clip(pores, -2, 2)
+    composite = left_of_interface - left_of_collector
+    separator = left_of_counter - left_of_interface
+    lps = np.zeros((height, width), np.float32)
+    for share, threshold in (
+        (composite, scene.pore_threshold_composite),
+        (separator, scene.pore_threshold_separator),
+    ):
+        if np.isscalar(share) and share == 0:
+            continue
+        solid = (pores - np.float32(threshold)) * sharpness
+        solid += np.float32(0.5)
+        np.clip(solid, 0, 1, out=solid)
+        lps += solid if np.isscalar(share) and share == 1 else solid * share
+    materials.lps[:] = lps * face
+    materials.steel[:] = left_of_collector * face
+    materials.liin[:] = (1 - left_of_counter) * face
     _draw_particles(scene, evolution, geometry, x, y, materials)
-    profile = scene.curtain_profile
-    index = np.clip(
-        ((x - np.float32(x_low)) / np.float32(scene.curtain_cell)).astype(np.int32), 0, len(profile) - 1
-    )
-    materials.curtain = profile[index]
-    solid = materials.steel + materials.lps + materials.liin + materials.nmc
-    edges = np.zeros_like(solid)
+    # Denser electrolyte (high field values) looks a touch brighter: the LPS texture.
+    np.clip(pores, -2, 2, out=pores)
+    np.multiply(materials.lps, pores * np.float32(0.04), out=materials.lps_texture)
+    solid = materials.solid
+    np.add(materials.steel, materials.lps, out=solid)
+    solid += materials.liin
+    solid += materials.nmc
+    np.subtract(1, solid, out=materials.void)
+    edges = materials.edges
     np.abs(np.diff(solid, axis=1), out=edges[:, 1:])
     edges[:-1] += np.abs(np.diff(solid, axis=0))
     edges[:, 1:] += np.float32(0.3) * np.abs(np.diff(materials.nmc, axis=1))
-    materials.edges = np.minimum(edges, 1.5)
+    np.minimum(edges, 1.5, out=edges)
+    profile = scene.curtain_profile
+    x_low = scene.extent[0]
+    index = ((x - np.float32(x_low)) * np.float32(1.0 / scene.curtain_cell)).astype(np.int32)
+    np.clip(index, 0, len(profile) - 1, out=index)
+    np.multiply(profile[index], solid, out=materials.curtain)
     materials.x, materials.y = x, y
     return materials
 
@@ -288,7 +348,7 @@ def _draw_particles(
     geometry: FrameGeometry,
     x: np.ndarray,
     y: np.ndarray,
-    materials: _Materials,
+    materials: Materials,
 ) -> None:
     pixel = geometry.pixel_size
     if evolution is None:
@@ -331,19 +391,39 @@ def _draw_particles(
         to_cell = np.float32(1.0 / (particle.resolution * scales[k]))
         ix = np.clip(np.rint(dx * to_cell).astype(np.int32) + half, 0, 2 * half)
         iy = np.clip(np.rint(dy * to_cell).astype(np.int32) + half, 0, 2 * half)
-        crack = _soft(
-            np.float32(cracks[k] / 2) - crack_distance[iy, ix] * np.float32(1e-9 * scales[k]), pixel
-        )
-        crack *= np.float32(cracks[k] > 0)
+        nmc = inner
+        if cracks[k] > 0:
+            crack = _soft(
+                np.float32(cracks[k] / 2) - crack_distance[iy, ix] * np.float32(1e-9 * scales[k]), pixel
+            )
+            nmc = inner * (1 - crack)
         materials.lps[window] *= 1 - outer
-        materials.nmc[window] += inner * (1 - crack)
-        materials.grain[window] = np.where(
-            inner > 0, brightness[iy, ix] * np.float32(1 / 128), materials.grain[window]
+        materials.nmc[window] += nmc
+        materials.nmc_grain[window] += nmc * (brightness[iy, ix] * np.float32(1 / 128) - np.float32(1))
+
+
+def _yield_matrix(detectors: tuple[str, ...]) -> np.ndarray:
+    """Rows: detectors; columns: the signal each material channel gives them (see CHANNELS)."""
+    rows = []
+    for name in detectors:
+        d = _DETECTORS[name]
+        rows.append(
+            [
+                d["steel"],
+                d["lps"],
+                d["lps"] * (0.3 + 0.5 * d["grain"]),
+                d["liin"],
+                d["nmc"],
+                d["nmc"] * d["grain"],
+                d["void"],
+                d["edge"],
+            ]
         )
+    return np.array(rows, np.float32)
 
 
 def form_images(
-    materials: _Materials,
+    materials: Materials,
     beam: BeamSettings,
     detectors: tuple[str, ...],
     pixel_size: float,
@@ -353,61 +433,65 @@ def form_images(
 ) -> dict[str, np.ndarray]:
     """Grey-level images (0..1, float32) of ``detectors`` for one frame's materials and beam."""
     damage = damage or DamageSpec()
-    height, width = materials.nmc.shape
+    channels = materials.channels
+    _, height, width = channels.shape
     incident = electrons(beam.probe_current, beam.dwell) if beam.beam_reaches_sample else 0.0
     dose = dose_map.sample(materials.x, materials.y) if dose_map is not None else None
+    if dose is not None and not dose.any():
+        dose = None
     frame_dose = incident / (pixel_size * 1e9) ** 2
-    shading_x = np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :]
-    shading_y = np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None]
+    shading = (
+        np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :]
+        - np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None]
+    )
     kilovolts = max(beam.landing_voltage, 100.0) / 1e3
+    # Linear part of every detector's signal in one matrix product.
+    signals = (_yield_matrix(detectors) @ channels.reshape(len(CHANNELS), -1)).reshape(-1, height, width)
+    tail = None
     images = {}
-    for name in detectors:
+    for k, name in enumerate(detectors):
         d = _DETECTORS[name]
-        base = (
-            materials.steel * np.float32(d["steel"])
-            + materials.lps * np.float32(d["lps"])
-            + materials.liin * np.float32(d["liin"])
-        )
-        nmc_signal = (
-            materials.nmc * np.float32(d["nmc"]) * (1 + np.float32(d["grain"]) * (materials.grain - 1))
-        )
-        base *= 1 + np.float32(d["grain"] * 0.5) * (materials.grain - 1)
-        solid = materials.steel + materials.lps + materials.liin + materials.nmc
-        signal_ = (
-            base + nmc_signal + (1 - solid) * np.float32(d["void"]) + materials.edges * np.float32(d["edge"])
-        )
+        signal_ = signals[k]
         if d["charging"] and frame_dose > 0:
             # Insulating LPS charges up along each line and the excess bleeds into the next pixels.
-            strength = d["charging"] * (1 - math.exp(-frame_dose / 20.0))
-            tail = signal.lfilter([0.08], [1.0, -0.92], materials.lps, axis=1).astype(np.float32)
-            signal_ += np.float32(strength) * tail
-        signal_ *= 1 + np.float32(d["curtain"]) * materials.curtain * solid
-        signal_ *= 1 + np.float32(d["shading"]) * (shading_x - shading_y)
+            if tail is None:
+                tail = signal.lfilter([0.08], [1.0, -0.92], materials.lps, axis=1).astype(np.float32)
+            signal_ += np.float32(d["charging"] * (1 - math.exp(-frame_dose / 20.0))) * tail
+        factor = materials.curtain * np.float32(d["curtain"])
+        factor += np.float32(d["shading"]) * shading
+        factor += np.float32(1.0)
+        signal_ *= factor
         if dose is not None:
-            fade = np.exp(-dose / np.float32(damage.fade_dose(name)))
-            signal_ = np.float32(_CONTAMINATION_GREY) + (signal_ - np.float32(_CONTAMINATION_GREY)) * fade
+            grey_level = np.float32(_CONTAMINATION_GREY)
+            signal_ -= grey_level
+            signal_ *= np.exp(dose * np.float32(-1.0 / damage.fade_dose(name)))
+            signal_ += grey_level
         sigma = probe_sigma(beam, name) / pixel_size
         if sigma >= 0.3:
             signal_ = ndimage.gaussian_filter(signal_, sigma, truncate=3.0)
         efficiency = d["efficiency"] * (math.sqrt(kilovolts / 2.0) if name == "ESB" else 1.0)
         expected = incident * efficiency
-        if expected > 0:
-            mean_counts = np.maximum(signal_, 0) * np.float32(expected)
-            if expected < _POISSON_LIMIT:
-                counts = rng.poisson(mean_counts).astype(np.float32)
-            else:
-                counts = mean_counts + np.sqrt(mean_counts) * rng.standard_normal(
-                    mean_counts.shape, np.float32
-                )
-            detected = counts / np.float32(expected)
+        np.maximum(signal_, 0, out=signal_)
+        if 0 < expected < _POISSON_LIMIT:
+            detected = rng.poisson(signal_ * np.float32(expected)).astype(np.float32)
+            detected *= np.float32(1.0 / expected)
+            detected += np.float32(0.002) * rng.standard_normal((height, width), np.float32)
         else:
-            detected = np.zeros((height, width), np.float32)
-        # Detector and amplifier noise, with a per-line offset from the scan electronics.
+            # Shot noise (normal approximation of the count) and amplifier noise in one draw.
+            spread = signal_ * np.float32(1.0 / expected) if expected > 0 else np.zeros_like(signal_)
+            spread += np.float32(0.002**2)
+            np.sqrt(spread, out=spread)
+            spread *= rng.standard_normal((height, width), np.float32)
+            detected = spread
+            if expected > 0:
+                detected += signal_
+        # A per-line offset from the scan electronics.
         detected += np.float32(0.004) * rng.standard_normal((height, 1), np.float32)
-        detected += np.float32(0.002) * rng.standard_normal((height, width), np.float32)
         gain = np.float32(beam.contrast / 50.0)
-        grey = (detected - np.float32(0.5)) * gain + np.float32(0.5 + (beam.brightness - 50.0) / 100.0)
-        if expected == 0:
-            grey = detected * gain + np.float32((beam.brightness - 50.0) / 100.0)
-        images[name] = np.clip(grey, 0.0, 1.0)
+        offset = (beam.brightness - 50.0) / 100.0 + (0.5 if expected > 0 else 0.0)
+        if expected > 0:
+            detected -= np.float32(0.5)
+        detected *= gain
+        detected += np.float32(offset)
+        images[name] = np.clip(detected, 0.0, 1.0, out=detected)
     return images

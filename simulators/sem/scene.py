@@ -143,11 +143,13 @@ class CrossSection:
     # --- layers ---------------------------------------------------------------------------------------
     def interface_offset(self, y: np.ndarray, which: int) -> np.ndarray:
         """Waviness (m) of an interface (0 composite | separator, 1 separator | counter) along y."""
+        y = np.asarray(y)
+        real = y.dtype.type if y.dtype.kind == "f" else np.float64  # keep float32 images float32
         phase = self._interface_phase[2 * which : 2 * which + 2]
         amplitude = (0.8e-6, 0.4e-6) if which == 0 else (1.5e-6, 0.5e-6)
-        return amplitude[0] * np.sin(2 * math.pi * y / 23e-6 + phase[0]) + amplitude[1] * np.sin(
-            2 * math.pi * y / 7e-6 + phase[1]
-        )
+        return real(amplitude[0]) * np.sin(y * real(2 * math.pi / 23e-6) + real(phase[0])) + real(
+            amplitude[1]
+        ) * np.sin(y * real(2 * math.pi / 7e-6) + real(phase[1]))
 
     # --- particles ------------------------------------------------------------------------------------
     def _place_particles(self, rng: np.random.Generator) -> list[Particle]:
