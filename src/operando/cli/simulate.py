@@ -10,13 +10,12 @@ import argparse
 import asyncio
 import math
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
 from operando import clock
 from operando.engine import Experiment, ExperimentResult, ExperimentState, PointsRecorded, StepStarted
@@ -151,14 +150,16 @@ async def _follow(updates, progress: Progress, task) -> None:  # noqa: ANN001 - 
 
 
 def _summary(console: Console, result: ExperimentResult) -> None:
-    table = Table(title="operando simulate", show_header=False)
+    """Plain lines (never wrapped or cut, so the file path can be copied)."""
     colour = {"completed": "green", "aborted": "yellow", "failed": "red"}.get(result.status.value, "white")
-    table.add_row("status", f"[{colour}]{result.status.value}[/] ({result.reason})")
-    table.add_row("points", f"{result.points}")
-    for label, charge in (("charge passed", result.charged), ("discharge passed", result.discharged)):
-        table.add_row(label, f"{charge / 3.6:.4g} mAh ({charge:.4g} C)")  # 1 mAh = 3.6 C
-    table.add_row("simulated time", f"{result.duration / 3600.0:.2f} h")
-    table.add_row("file", str(result.path))
-    Console().print(table)
+    rows = [("status", f"[{colour}]{result.status.value}[/] ({escape(result.reason)})"),
+            ("points", f"{result.points}"),
+            ("charge passed", f"{result.charged / 3.6:.4g} mAh ({result.charged:.4g} C)"),  # 1 mAh = 3.6 C
+            ("discharge passed", f"{result.discharged / 3.6:.4g} mAh ({result.discharged:.4g} C)"),
+            ("simulated time", f"{result.duration / 3600.0:.2f} h"),
+            ("file", escape(str(result.path)))]
+    out = Console(soft_wrap=True)
+    for label, value in rows:
+        out.print(f"{label:<17} {value}")
     if result.status is not ExperimentState.COMPLETED:
-        print(f"operando simulate: {result.status.value}: {result.reason}", file=sys.stderr)
+        console.print(f"operando simulate: {result.status.value}: {result.reason}", markup=False)
