@@ -95,6 +95,7 @@ class BiologicPotentiostat:
         self._state = ProgramState.STOP
         self._points: list[Point] = []
         self._impedance: list[ImpedancePoint] = []
+        self._last_current = 0.0  # A, of the last point read: which way a following voltage hold goes
 
     @property
     def engine_limits(self) -> tuple[Limit, ...]:
@@ -263,7 +264,8 @@ class BiologicPotentiostat:
             await self._run("BL_GetCurrentValues", lambda: self.seam.BL_GetCurrentValues(
                 self._id, self._channel_index, byref(values)))
             present_potential = values.Ewe
-        encoded = encode(technique, family, present_potential=present_potential)
+        encoded = encode(technique, family, present_potential=present_potential,
+                         previous_current=self._last_current)
         if self._points or self._impedance:
             log.warning("%s: %d points and %d impedance points of the previous technique were never read; "
                         "discarding them before %s", self.address, len(self._points), len(self._impedance),
@@ -310,6 +312,8 @@ class BiologicPotentiostat:
                               buffer[:info.NbRows * info.NbCols])
             points, impedance = decode(chunk, self.family.board_type, values.TimeBase, self._to_float)
             self._points.extend(points)
+            if points:
+                self._last_current = points[-1].I
             self._impedance.extend(impedance)
 
     async def read(self) -> Readout:

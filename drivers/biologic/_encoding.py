@@ -37,6 +37,7 @@ INT, BOOL, SINGLE = ParamType.INT, ParamType.BOOLEAN, ParamType.SINGLE
 # mV/s; the fake EClib reads it the same way. Check against the development package PDF on a real unit.
 SCAN_RATE_UNIT = 1e-3  # V/s per unit of Scan_Rate
 
+HOLD_SIGN_MARGIN = 5e-3  # V: closer than this to the hold voltage, the present potential tells no direction
 DC_BANDWIDTH = 5
 EIS_BANDWIDTH = 7
 TEST_SLOTS = 3
@@ -188,14 +189,19 @@ def _add_tests(builder: _Builder, tests: list[tuple[int, float]]) -> None:
 
 
 def encode(technique: Technique, family: BoardFamily, *, present_potential: float | None = None,
-           ) -> EncodedTechnique:
-    """Encode ``technique`` for a ``family`` board; ``present_potential`` (V) tells a hold's current sign."""
+           previous_current: float = 0.0) -> EncodedTechnique:
+    """Encode ``technique`` for a ``family`` board.
+
+    A voltage hold's current sign comes from ``present_potential`` (V) when the hold is clearly above or
+    below it, else from ``previous_current`` (A, last point of the technique before: a CC-CV hold goes on
+    charging); with neither, |I| limits stay with the engine.
+    """
     if isinstance(technique, OpenCircuit):
         return _open_circuit(technique, family)
     if isinstance(technique, ConstantCurrent):
         return _constant_current(technique, family)
     if isinstance(technique, ConstantVoltage):
-        return _constant_voltage(technique, family, present_potential)
+        return _constant_voltage(technique, family, present_potential, previous_current)
     if isinstance(technique, CyclicVoltammetry):
         return _cyclic_voltammetry(technique, family)
     if isinstance(technique, Impedance):
@@ -245,15 +251,21 @@ def _constant_current(technique: ConstantCurrent, family: BoardFamily) -> Encode
     return _finish(builder, family, device, engine)
 
 
-def _constant_voltage(technique: ConstantVoltage, family: BoardFamily,
-                      present_potential: float | None) -> EncodedTechnique:
+def _constant_voltage(technique: ConstantVoltage, family: BoardFamily, present_potential: float | None,
+                      previous_current: float) -> EncodedTechnique:
     duration = _positive("CA", "duration", technique.duration)
     if not math.isfinite(technique.voltage):
         raise BiologicParameterError(f"CA: voltage must be finite, got {technique.voltage!r}")
     sign = 0
+    # Right after a constant-current step the potential still sits at the hold voltage: the hold carries on in
+    # that current's direction, if it was clearly flowing (above every |I| threshold, not noise).
+    thresholds = [limit.value for limit in technique.limits if limit.quantity == "abs_I"]
+    if thresholds and abs(previous_current) >= min(thresholds):
+        sign = 1 if previous_current > 0 else -1
     if present_potential is not None and math.isfinite(present_potential):
-        # Holding above the present potential charges the cell (I > 0), below it discharges.
-        sign = (technique.voltage > present_potential) - (technique.voltage < present_potential)
+        # Holding clearly above the present potential charges the cell (I > 0), below it discharges.
+        if abs(technique.voltage - present_potential) > HOLD_SIGN_MARGIN:
+            sign = 1 if technique.voltage > present_potential else -1
     duration, tests, device, engine = _split_limits(technique.limits, duration, sign)
     builder = _Builder("calimit")
     builder.add("Voltage_step", technique.voltage)

@@ -113,6 +113,24 @@ def test_constant_voltage_hold_until_the_current_falls() -> None:
     assert [limit.quantity for limit in unknown.engine_limits] == ["abs_I"]
 
 
+def test_a_hold_at_the_present_potential_follows_the_previous_current() -> None:
+    hold = ConstantVoltage(voltage=3.68, duration=7200.0, limits=(Limit("abs_I", "<", 1.5e-6),))
+
+    def test1(present: float, previous: float) -> tuple:
+        encoded = encode(hold, VMP300, present_potential=present, previous_current=previous)
+        values = {(p.label, p.index): p.value for p in encoded.parameters}
+        return values["Test1_Config", 0], values["Test1_Value", 0], len(encoded.engine_limits)
+
+    # Just after a 15 uA charge stopped at 3.6805 V: still charging, I < 1.5 uA ends the hold.
+    assert test1(3.6805, 15e-6) == (97, 1.5e-6, 0)
+    assert test1(3.6795, -15e-6) == (101, -1.5e-6, 0)
+    # After a rest (no current, or noise below the threshold) nothing tells the direction: engine only.
+    assert test1(3.6805, 0.0) == (0, 0.0, 1)
+    assert test1(3.6805, 2e-9) == (0, 0.0, 1)
+    # A hold well away from the present potential goes its own way whatever came before.
+    assert test1(3.60, -15e-6) == (97, 1.5e-6, 0)
+
+
 def test_constant_voltage_parameter_list() -> None:
     # The fake cell rests near 3.0 V (pristine NMC622 vs Li-In), so holding 3.68 V charges: I < 1.5 uA.
     hold = ConstantVoltage(voltage=3.68, duration=7200.0, limits=(Limit("abs_I", "<", 1.5e-6),),

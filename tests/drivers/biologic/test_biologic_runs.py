@@ -77,6 +77,26 @@ def test_constant_voltage_holds_until_the_current_falls(offset: float, config: i
     assert all(p.I * offset > 0 for p in points)  # charging above the rest potential, discharging below
 
 
+def test_a_hold_started_right_after_the_charge_keeps_charging_until_the_current_falls() -> None:
+    async def scenario():
+        rig = make_rig()
+        await rig.driver.connect()
+        await rig.driver.start(CHARGE)
+        await collect(rig.driver, 600.0)
+        await rig.driver.start(ConstantVoltage(voltage=UPPER, duration=24 * 3600.0,
+                                               limits=(Limit("abs_I", "<", 3e-6),),
+                                               recording=Recording(dt=10.0)))
+        hold, _ = await collect(rig.driver, 600.0)
+        return rig, hold
+
+    rig, hold = run_simulated(scenario())
+    sent = {(label, index): v for label, index, _, v in rig.fake.loads[-1].sent}
+    assert sent["Test1_Config", 0] == 97  # I < 3 uA: the hold goes on charging
+    assert hold[-1].t_device > 600.0  # not cut short at its first point
+    assert hold[-1].I < 3e-6 <= hold[-2].I
+    assert all(p.I > 0 for p in hold)
+
+
 def test_open_circuit_records_every_interval_until_its_duration() -> None:
     async def scenario():
         rig = make_rig("VMP3", initial_soc=0.3)
