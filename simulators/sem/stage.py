@@ -1,8 +1,9 @@
 """The simulated six-axis stage: asynchronous moves timed by the clock, settling creep and backlash.
 
 Positions are x, y, z, m in metres and t, r in degrees, as GetStagePosition reports them. The reported
-position is the commanded one (no encoders, like a stepper stage); the true position lags it by the backlash
-after a reversal and by a creep that decays after every move. Tests read the true position as ground truth.
+position is the commanded one (no encoders, like a stepper stage); the true position differs by the play of
+the drive (backlash: after a reversal the sample only follows once the slack is taken up) and by a creep
+that decays after every move. Tests read the true position as ground truth.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class StageModel:
     # Speeds per axis (m/s or deg/s) and a fixed start/stop overhead (s) for any move.
     speed: tuple[float, ...] = (1e-3, 1e-3, 0.5e-3, 2.0, 10.0, 0.2e-3)
     overhead: float = 0.3
-    # Lost motion (m or deg) when an axis reverses; it is calibrated in the + direction.
+    # Play of each drive (m or deg); positions are calibrated approaching in the + direction.
     backlash: tuple[float, ...] = (0.8e-6, 0.8e-6, 0.5e-6, 0.0, 0.0, 0.0)
     # After a move the sample creeps on by a fraction of the distance (capped), decaying with this time (s).
     creep_fraction: float = 2e-3
@@ -48,7 +49,7 @@ class StageModel:
         self._target = self.position.copy()
         self._move_start = -math.inf
         self._move_end = -math.inf
-        self._direction = np.ones(6)  # last travel direction per axis; + is the calibrated one
+        self._play = np.zeros(6)  # true minus commanded position, within [0, backlash]
         self._creep = np.zeros(6)  # creep still to come at the end of the last move
         self.stuck = False
 
@@ -57,23 +58,19 @@ class StageModel:
         distance = np.abs(np.asarray(target) - np.asarray(start))
         if not np.any(distance > 0):
             return 0.0
-        slack = np.where(self._reverses(start, target), np.array(self.backlash), 0.0)
-        return self.overhead + float(np.max((distance + slack) / np.array(self.speed)))
-
-    def _reverses(self, start: np.ndarray, target: np.ndarray) -> np.ndarray:
-        step = np.sign(np.asarray(target) - np.asarray(start))
-        return (step != 0) & (step != self._direction)
+        return self.overhead + float(np.max(distance / np.array(self.speed)))
 
     def start_move(self, now: float, target: np.ndarray) -> None:
         """Begin a move at ``now`` from wherever the stage is to ``target`` (validated by the caller)."""
         start = self.reported(now)
         target = np.asarray(target, dtype=float)
         duration = self.move_duration(start, target)
-        step = np.sign(target - start)
         self._creep = np.sign(target - start) * np.minimum(
             self.creep_fraction * np.abs(target - start), self.creep_cap
         )
-        self._direction = np.where(step != 0, step, self._direction)
+        # The play operator: the load stays put while the drive crosses the slack, then is pushed along.
+        load = start + self._play
+        self._play = np.clip(load - target, 0.0, np.array(self.backlash))
         self._start, self._target = start, target
         self._move_start, self._move_end = now, now + duration
 
@@ -101,9 +98,8 @@ class StageModel:
         return self._start + fraction * (self._target - self._start)
 
     def true_position(self, now: float) -> np.ndarray:
-        """Where the sample really is: reported position + backlash after a - move - creep still to come."""
-        lost = np.where(self._direction < 0, np.array(self.backlash), 0.0)
-        position = self.reported(now) + lost
+        """Where the sample really is: reported position + play of the drive - creep still to come."""
+        position = self.reported(now) + self._play
         if now >= self._move_end and not self.stuck:
             position = position - self._creep * math.exp(-(now - self._move_end) / self.creep_time)
         return position

@@ -247,10 +247,13 @@ def test_reversing_an_axis_loses_the_backlash(sem: FakeCZEMApi, clock: Clock) ->
     # Reported position is the commanded one; the sample stops short by the 0.8 um backlash.
     assert sem.GetStagePosition()[1] == pytest.approx(x, abs=1e-12)
     assert sem.true_stage_position()[0] - x == pytest.approx(0.8e-6, abs=1e-9)
-    # Reversal also takes up the slack: (50 + 0.8) um at 1 mm/s + 0.3 s.
-    assert sem.stage.move_duration(np.array([x, y, z, t, r, m]), np.array([x + 50e-6, y, z, t, r, m])) == (
-        pytest.approx(0.3 + 50.8e-6 / 1e-3)
-    )
+    # A reversal smaller than the play does not move the sample at all; going on in - moves it.
+    assert sem.MoveStage(x + 0.5e-6, y, z, t, r, m) == 0
+    clock.now += 60.0
+    assert sem.true_stage_position()[0] - x == pytest.approx(0.8e-6, abs=1e-9)
+    assert sem.MoveStage(x + 2.0e-6, y, z, t, r, m) == 0
+    clock.now += 60.0
+    assert sem.true_stage_position()[0] - x == pytest.approx(2.0e-6, abs=1e-9)
 
 
 def test_single_axis_goto_and_out_of_range_moves(sem: FakeCZEMApi, clock: Clock) -> None:
