@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from skimage.registration import phase_cross_correlation
-
 from operando.simulators.sem import DoseMap, DriftModel, FakeCZEMApi, cross_section
 from operando.simulators.sem.imaging import BeamSettings, FrameGeometry, form_images, rasterise
+from skimage.registration import phase_cross_correlation
 
 SCENE = cross_section()
 
@@ -174,19 +173,6 @@ def test_stage_and_beam_shift_move_the_field_as_documented(imaging_sem, tmp_path
     shift, _, _ = phase_cross_correlation(shifted, back, upsample_factor=20)
     assert sem.GetStagePosition()[2] == pytest.approx(y)
     assert shift == pytest.approx([0.0, 0.0], abs=0.2)
-
-
-def test_tilt_correction_mismatch_stretches_the_face_vertically() -> None:
-    # With the stage at 54 deg the face is foreshortened by cos(36 deg); correcting by 0 deg shows it squashed.
-    wrong = FrameGeometry(
-        width=8,
-        height=9,
-        pixel_size=42.5e-9,
-        row_centres=np.zeros((9, 2)),
-        y_scale=np.cos(np.radians(0.0)) / np.cos(np.radians(36.0)),
-    )
-    top, bottom = wrong.scene_point(0, 4), wrong.scene_point(8, 4)
-    assert bottom[1] - top[1] == pytest.approx(8 * 42.5e-9 / np.cos(np.radians(36.0)))
 
 
 def test_the_drift_model_is_a_deterministic_function_of_time() -> None:
