@@ -1,4 +1,4 @@
-"""The file's own thread: appends what the engine hands it and flushes at least every second of wall time.
+"""The file's own thread: appends what the engine hands it, flushed at least every second of wall time.
 
 Writing on a thread keeps disk I/O off the event loop; flushing on the wall clock (not the experiment's
 possibly simulated clock) bounds what a killed process loses to the last ``flush_interval`` seconds.
@@ -29,12 +29,14 @@ class FileWriter:
     """Owns an :class:`ExperimentFile` on a dedicated thread; calls from the loop only enqueue work."""
 
     def __init__(self, file: ExperimentFile, *, flush_interval: float = 1.0, max_pending: int = 10_000,
-                 on_done: Callable[[], None] | None = None) -> None:
+                 max_batch: int = 2_000, on_done: Callable[[], None] | None = None) -> None:
         if not flush_interval > 0:
             raise ValueError(f"flush_interval must be positive seconds, got {flush_interval!r}")
         self.file = file
         self.flush_interval = flush_interval
-        self.max_pending = max_pending
+        self.max_pending = max_pending  # operations handed over and not yet written before submit waits
+        self.max_batch = max_batch  # operations that trigger a write before the interval is up
+        self.appends = 0  # writes to the file so far (each followed by a flush)
         self.error: BaseException | None = None
         self.on_done = on_done
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -89,36 +91,39 @@ class FileWriter:
             index += 1
 
     def _work(self) -> None:
+        # Work is kept in memory and written, then flushed, once per flush interval (or when much is waiting):
+        # a fast simulated run makes a few large appends instead of thousands of small ones, and a killed
+        # process still loses at most the last interval.
         last_flush = time.monotonic()
-        dirty = False
+        waiting: list[tuple[str, Any]] = []
         stopping = False
         try:
             while not stopping:
-                timeout = max(0.0, last_flush + self.flush_interval - time.monotonic()) if dirty else None
+                due = last_flush + self.flush_interval
+                timeout = max(0.0, due - time.monotonic()) if waiting else None
                 try:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     item = None
-                work = []
                 while item is not None:
                     if item is _STOP:
                         stopping = True
                         break
-                    work.append(item)
+                    waiting.append(item)
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         item = None
-                if work:
-                    self._write(work)
-                    dirty = True
+                if waiting and (stopping or len(waiting) >= self.max_batch or time.monotonic() >= due):
+                    self._write(waiting)
+                    self.file.flush()
+                    self.appends += 1
+                    last_flush = time.monotonic()
                     with self._lock:
-                        self._pending -= len(work)
+                        self._pending -= len(waiting)
+                    waiting = []
                     if self.on_done is not None:
                         self.on_done()
-                if dirty and (stopping or time.monotonic() - last_flush >= self.flush_interval):
-                    self.file.flush()
-                    last_flush, dirty = time.monotonic(), False
         except BaseException as exc:  # disk full, file deleted: reported to the engine on its next submit
             self.error = exc
             if self.on_done is not None:
