@@ -187,7 +187,24 @@ def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="taken.h5"):
         run(Experiment(thesis, potentiostat, target))
     assert target.read_bytes() == b"somebody's data"
-    assert "start ConstantCurrent" not in potentiostat.calls and "safe_state" in potentiostat.calls
+    assert potentiostat.calls == []  # refused before anything moved
+
+
+def test_a_file_that_cannot_be_written_fails_the_run_and_leaves_the_cell_safe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from operando.storage import ExperimentFile
+
+    def disk_full(self, columns) -> None:  # noqa: ANN001
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ExperimentFile, "append_points", disk_full)
+    thesis = charge_hold_discharge()
+    potentiostat = CellPotentiostat.for_plan_cell(thesis.cell)
+    experiment = Experiment(thesis, potentiostat, tmp_path / "full.h5", poll_interval=600.0,
+                            flush_interval=0.01)
+    result = run(experiment)
+    assert result.status is ExperimentState.FAILED and "No space left" in result.reason
+    assert not potentiostat.running and potentiostat.calls[-3:] == ["safe_state", "read", "disconnect"]
 
 
 def test_bad_settings_are_refused_before_anything_moves() -> None:

@@ -104,6 +104,7 @@ class Experiment:
         self._step_started = asyncio.Event()
         self._abort = asyncio.Event()
         self._abort_reason = ""
+        self._storage_error: BaseException | None = None
         self._pending_read: asyncio.Task[Readout] | None = None
         self._impedance_runs = 0
 
@@ -125,6 +126,8 @@ class Experiment:
         """Run the whole plan; returns how it ended (raises only if it cannot start, or when cancelled)."""
         if self.state is not ExperimentState.IDLE:
             raise RuntimeError(f"experiment {self.plan.name!r} already {self.state.value}; make a new one")
+        if self.out_path.exists():  # refused before anything moves
+            raise FileExistsError(f"{self.out_path} already exists; a record is never overwritten")
         file_thread = InstrumentThread("file")
         try:
             info = await self.potentiostat.connect()
@@ -136,9 +139,11 @@ class Experiment:
                     rig_config=self.rig_config)
             except BaseException:
                 await self._safe_state()
+                await self._disconnect()
                 raise
             writer = FileWriter(file, flush_interval=self.flush_interval)
-            sink = StorageSink(writer, self.bus.subscribe("file", maxsize=1000))
+            subscription = self.bus.subscribe("file", maxsize=1000)
+            sink = StorageSink(writer, subscription, on_error=self._storage_failed)
             writer.on_done = sink.notify
             outcome: tuple[ExperimentState, str, BaseException | None]
             try:
@@ -150,8 +155,9 @@ class Experiment:
                 try:
                     writer.submit("status", {"status": self.state.value, "end_utc": self.timeline.utc(end),
                                              "duration": end})
-                finally:
                     await file_thread.call(writer.close)
+                except Exception as exc:  # noqa: BLE001 - the storage failure is already the run's outcome
+                    log.error("%s: the file could not be completed: %s", self.out_path, exc)
         finally:
             file_thread.close(wait=False)
         status, reason, error = outcome
@@ -303,7 +309,15 @@ class Experiment:
 
     async def _listen_for_abort(self) -> None:
         await self._abort.wait()
+        if self._storage_error is not None:
+            raise self._storage_error
         raise AbortRequested(self._abort_reason)
+
+    def _storage_failed(self, error: BaseException) -> None:
+        """The file cannot be written (disk full, removed): stop the run, status failed, cell safe."""
+        if self._storage_error is None:
+            self._storage_error = error
+            self._abort.set()
 
     # the way out
 
@@ -322,11 +336,14 @@ class Experiment:
                 await self._publish(StepEnded(self._now(), record.step.index, record.step.name, "stopped",
                                               None, "stop", record.points, record.charge, reason))
         await self._set_state(status, reason)
+        await self._disconnect()
+        await self.bus.close()
+
+    async def _disconnect(self) -> None:
         try:
             await self.potentiostat.disconnect()
         except Exception as exc:  # noqa: BLE001 - already safe; a failed goodbye is only worth a line
             log.warning("%s: disconnect failed: %s", self.instrument_name, exc)
-        await self.bus.close()
 
     async def _safe_state(self) -> None:
         try:

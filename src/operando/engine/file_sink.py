@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from operando.engine.bus import Subscription
 from operando.engine.events import Event, ImpedanceRecorded, PointsRecorded
@@ -12,9 +13,12 @@ from operando.storage import FileWriter
 class StorageSink:
     """Consumes a subscription until the bus closes; waits (holding simulated time) if the disk lags."""
 
-    def __init__(self, writer: FileWriter, subscription: Subscription) -> None:
+    def __init__(self, writer: FileWriter, subscription: Subscription,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self.writer = writer
         self.subscription = subscription
+        self.on_error = on_error  # told once if the file cannot be written; the sink keeps draining the bus
+        self.error: BaseException | None = None
         self.points_written = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._room = asyncio.Event()
@@ -27,9 +31,17 @@ class StorageSink:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         while (event := await self.subscription.get()) is not None:
-            for item in [event, *self.subscription.drain_nowait()]:
-                self._submit(item)
-            await self._wait_for_room()
+            if self.error is not None:
+                continue  # the engine is stopping; keep its publishers from waiting on a dead sink
+            try:
+                for item in [event, *self.subscription.drain_nowait()]:
+                    self._submit(item)
+                await self._wait_for_room()
+            except Exception as exc:  # noqa: BLE001 - disk full, file gone: the engine decides what follows
+                self.error = exc
+                if self.on_error is None:
+                    raise
+                self.on_error(exc)
 
     def _submit(self, event: Event) -> None:
         if isinstance(event, PointsRecorded):
