@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -280,8 +281,8 @@ def rasterise(scene: CrossSection, evolution: Evolution | None, geometry: FrameG
     x, y = geometry.scene_coordinates()
     if evolution is not None and evolution._mean_strain() + evolution._strain_peak > 0:
         # The block displacement is smooth: evaluate it on a coarse grid and interpolate.
-        rows = np.unique(np.linspace(0, height - 1, max(2, height // 32)).astype(int))
-        columns = np.unique(np.linspace(0, width - 1, max(2, width // 32)).astype(int))
+        rows = np.unique(np.linspace(0, height - 1, max(2, height // 128)).astype(int))
+        columns = np.unique(np.linspace(0, width - 1, max(2, width // 128)).astype(int))
         points = np.column_stack([x[np.ix_(rows, columns)].ravel(), y[np.ix_(rows, columns)].ravel()])
         shift = evolution.block_displacement(points).reshape(len(rows), len(columns), 2)
         x -= _upsample(shift[..., 0], rows, columns, height, width)
@@ -422,6 +423,91 @@ def _yield_matrix(detectors: tuple[str, ...]) -> np.ndarray:
     return np.array(rows, np.float32)
 
 
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (sigma in pixels); a three-tap kernel done with slices when that is all it needs."""
+    if int(3.0 * sigma + 0.5) > 1:
+        return ndimage.gaussian_filter(image, sigma, truncate=3.0)
+    side = math.exp(-0.5 / sigma**2)
+    weights = np.float32(1.0 / (1.0 + 2.0 * side)), np.float32(side / (1.0 + 2.0 * side))
+    for axis in (0, 1):
+        padded = np.concatenate([image.take([0], axis), image, image.take([-1], axis)], axis=axis)
+        before = padded[:-2] if axis == 0 else padded[:, :-2]
+        after = padded[2:] if axis == 0 else padded[:, 2:]
+        image = image * weights[0]
+        image += (before + after) * weights[1]
+    return image
+
+
+@dataclass(frozen=True)
+class _FrameShared:
+    """What every detector of a frame shares."""
+
+    materials: Materials
+    beam: BeamSettings
+    pixel_size: float
+    dose: np.ndarray | None
+    shading: np.ndarray
+    charging_tail: np.ndarray | None
+    damage: DamageSpec
+
+
+def _detector_image(
+    name: str, signal_: np.ndarray, shared: _FrameShared, rng: np.random.Generator
+) -> np.ndarray:
+    """One detector's grey image from its linear signal: artefacts, fade, blur, noise, brightness/contrast."""
+    d = _DETECTORS[name]
+    beam = shared.beam
+    materials = shared.materials
+    height, width = signal_.shape
+    incident = electrons(beam.probe_current, beam.dwell) if beam.beam_reaches_sample else 0.0
+    if d["charging"] and shared.charging_tail is not None:
+        # Insulating LPS charges up along each line and the excess bleeds into the next pixels.
+        frame_dose = incident / (shared.pixel_size * 1e9) ** 2
+        signal_ += np.float32(d["charging"] * (1 - math.exp(-frame_dose / 20.0))) * shared.charging_tail
+    factor = materials.curtain * np.float32(d["curtain"])
+    factor += np.float32(d["shading"]) * shared.shading
+    factor += np.float32(1.0)
+    signal_ *= factor
+    if shared.dose is not None:
+        grey_level = np.float32(_CONTAMINATION_GREY)
+        signal_ -= grey_level
+        signal_ *= np.exp(shared.dose * np.float32(-1.0 / shared.damage.fade_dose(name)))
+        signal_ += grey_level
+    sigma = probe_sigma(beam, name) / shared.pixel_size
+    if sigma >= 0.3:
+        signal_ = _blur(signal_, sigma)
+    kilovolts = max(beam.landing_voltage, 100.0) / 1e3
+    efficiency = d["efficiency"] * (math.sqrt(kilovolts / 2.0) if name == "ESB" else 1.0)
+    expected = incident * efficiency
+    np.maximum(signal_, 0, out=signal_)
+    if 0 < expected < _POISSON_LIMIT:
+        detected = rng.poisson(signal_ * np.float32(expected)).astype(np.float32)
+        detected *= np.float32(1.0 / expected)
+        detected += np.float32(0.002) * rng.standard_normal((height, width), np.float32)
+    else:
+        # Shot noise (normal approximation of the count) and amplifier noise in one draw.
+        spread = signal_ * np.float32(1.0 / expected) if expected > 0 else np.zeros_like(signal_)
+        spread += np.float32(0.002**2)
+        np.sqrt(spread, out=spread)
+        spread *= rng.standard_normal((height, width), np.float32)
+        detected = spread
+        if expected > 0:
+            detected += signal_
+    # A per-line offset from the scan electronics.
+    detected += np.float32(0.004) * rng.standard_normal((height, 1), np.float32)
+    gain = np.float32(beam.contrast / 50.0)
+    offset = (beam.brightness - 50.0) / 100.0 + (0.5 if expected > 0 else 0.0)
+    if expected > 0:
+        detected -= np.float32(0.5)
+    detected *= gain
+    detected += np.float32(offset)
+    return np.clip(detected, 0.0, 1.0, out=detected)
+
+
+# Detectors of a frame are formed in parallel (numpy releases the GIL): two workers for the two cores.
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sem-render")
+
+
 def form_images(
     materials: Materials,
     beam: BeamSettings,
@@ -432,66 +518,30 @@ def form_images(
     damage: DamageSpec | None = None,
 ) -> dict[str, np.ndarray]:
     """Grey-level images (0..1, float32) of ``detectors`` for one frame's materials and beam."""
-    damage = damage or DamageSpec()
     channels = materials.channels
     _, height, width = channels.shape
-    incident = electrons(beam.probe_current, beam.dwell) if beam.beam_reaches_sample else 0.0
     dose = dose_map.sample(materials.x, materials.y) if dose_map is not None else None
     if dose is not None and not dose.any():
         dose = None
-    frame_dose = incident / (pixel_size * 1e9) ** 2
-    shading = (
-        np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :]
-        - np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None]
+    charging = beam.beam_reaches_sample and any(_DETECTORS[name]["charging"] for name in detectors)
+    shared = _FrameShared(
+        materials=materials,
+        beam=beam,
+        pixel_size=pixel_size,
+        dose=dose,
+        shading=np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :]
+        - np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None],
+        charging_tail=signal.lfilter([0.08], [1.0, -0.92], materials.lps, axis=1).astype(np.float32)
+        if charging
+        else None,
+        damage=damage or DamageSpec(),
     )
-    kilovolts = max(beam.landing_voltage, 100.0) / 1e3
     # Linear part of every detector's signal in one matrix product.
     signals = (_yield_matrix(detectors) @ channels.reshape(len(CHANNELS), -1)).reshape(-1, height, width)
-    tail = None
-    images = {}
-    for k, name in enumerate(detectors):
-        d = _DETECTORS[name]
-        signal_ = signals[k]
-        if d["charging"] and frame_dose > 0:
-            # Insulating LPS charges up along each line and the excess bleeds into the next pixels.
-            if tail is None:
-                tail = signal.lfilter([0.08], [1.0, -0.92], materials.lps, axis=1).astype(np.float32)
-            signal_ += np.float32(d["charging"] * (1 - math.exp(-frame_dose / 20.0))) * tail
-        factor = materials.curtain * np.float32(d["curtain"])
-        factor += np.float32(d["shading"]) * shading
-        factor += np.float32(1.0)
-        signal_ *= factor
-        if dose is not None:
-            grey_level = np.float32(_CONTAMINATION_GREY)
-            signal_ -= grey_level
-            signal_ *= np.exp(dose * np.float32(-1.0 / damage.fade_dose(name)))
-            signal_ += grey_level
-        sigma = probe_sigma(beam, name) / pixel_size
-        if sigma >= 0.3:
-            signal_ = ndimage.gaussian_filter(signal_, sigma, truncate=3.0)
-        efficiency = d["efficiency"] * (math.sqrt(kilovolts / 2.0) if name == "ESB" else 1.0)
-        expected = incident * efficiency
-        np.maximum(signal_, 0, out=signal_)
-        if 0 < expected < _POISSON_LIMIT:
-            detected = rng.poisson(signal_ * np.float32(expected)).astype(np.float32)
-            detected *= np.float32(1.0 / expected)
-            detected += np.float32(0.002) * rng.standard_normal((height, width), np.float32)
-        else:
-            # Shot noise (normal approximation of the count) and amplifier noise in one draw.
-            spread = signal_ * np.float32(1.0 / expected) if expected > 0 else np.zeros_like(signal_)
-            spread += np.float32(0.002**2)
-            np.sqrt(spread, out=spread)
-            spread *= rng.standard_normal((height, width), np.float32)
-            detected = spread
-            if expected > 0:
-                detected += signal_
-        # A per-line offset from the scan electronics.
-        detected += np.float32(0.004) * rng.standard_normal((height, 1), np.float32)
-        gain = np.float32(beam.contrast / 50.0)
-        offset = (beam.brightness - 50.0) / 100.0 + (0.5 if expected > 0 else 0.0)
-        if expected > 0:
-            detected -= np.float32(0.5)
-        detected *= gain
-        detected += np.float32(offset)
-        images[name] = np.clip(detected, 0.0, 1.0, out=detected)
-    return images
+    # One independent stream per detector, fixed before the work is shared out: deterministic in any order.
+    streams = rng.spawn(len(detectors))
+    jobs = [
+        _WORKERS.submit(_detector_image, name, signals[k], shared, streams[k])
+        for k, name in enumerate(detectors)
+    ]
+    return {name: job.result() for name, job in zip(detectors, jobs, strict=True)}
