@@ -207,6 +207,23 @@ def test_a_file_that_cannot_be_written_fails_the_run_and_leaves_the_cell_safe(
     assert not potentiostat.running and potentiostat.calls[-3:] == ["safe_state", "read", "disconnect"]
 
 
+def test_a_software_error_fails_the_run_and_is_recorded_as_a_fault(tmp_path: Path) -> None:
+    thesis = charge_hold_discharge()
+    potentiostat = CellPotentiostat.for_plan_cell(thesis.cell)
+
+    async def broken_start(technique) -> None:  # noqa: ANN001 - a driver bug, not an instrument error
+        potentiostat.calls.append("start")
+        raise ZeroDivisionError("float division by zero")
+
+    potentiostat.start = broken_start  # type: ignore[method-assign]
+    result = run(Experiment(thesis, potentiostat, tmp_path / "bug.h5"))
+    assert result.status is ExperimentState.FAILED
+    assert result.reason == "internal error: ZeroDivisionError: float division by zero"
+    record = read_experiment(result.path)
+    assert record.status == "failed" and record.events_of("fault")[0]["source"] == "operando"
+    assert potentiostat.calls[-2:] == ["safe_state", "disconnect"]
+
+
 def test_bad_settings_are_refused_before_anything_moves() -> None:
     potentiostat = CellPotentiostat.for_plan_cell(THESIS_CELL)
     with pytest.raises(ValueError, match="poll_interval"):

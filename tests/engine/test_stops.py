@@ -72,3 +72,11 @@ def test_safety_names_the_first_point_outside_the_window() -> None:
     assert violation is not None and violation.quantity == "E_we" and "below E_min" in violation.message
     violation = first_violation(safety, batch([3.0], [0.0], t0=3600.0))
     assert violation is not None and violation.quantity == "duration"
+
+
+def test_a_reading_that_is_not_a_number_trips_safety() -> None:
+    safety = SafetyLimits(E_min=2.0, E_max=3.7, I_max=50e-6, max_duration=3600.0)
+    violation = first_violation(safety, batch([3.0, float("nan")], [15e-6] * 2))
+    assert violation is not None and violation.point == 1 and "unknown" in violation.message
+    violation = first_violation(safety, batch([3.0], [float("inf")]))
+    assert violation is not None and violation.quantity == "abs_I"

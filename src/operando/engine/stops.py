@@ -6,6 +6,7 @@ that meets one; the safety limits of the plan end the whole run. Both are pure f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from operando.engine.events import PointBatch
@@ -84,6 +85,13 @@ def first_violation(safety: SafetyLimits, batch: PointBatch) -> SafetyViolation 
     """The first point of ``batch`` outside the plan's safety limits, if any."""
     for k in range(len(batch)):
         E_we, current, t = float(batch.E_we[k]), float(batch.I[k]), float(batch.t[k])
+        # A reading that is not a number cannot show the cell is inside its window: treat it as outside.
+        if not math.isfinite(E_we):
+            return SafetyViolation("E_we", E_we, safety.E_max,
+                                   f"E_we reads {E_we}: the cell's potential is unknown", k)
+        if not math.isfinite(current):
+            return SafetyViolation("abs_I", current, safety.I_max,
+                                   f"I reads {current}: the cell's current is unknown", k)
         if E_we > safety.E_max:
             return SafetyViolation("E_we", E_we, safety.E_max,
                                    f"E_we {E_we:.4f} V above E_max {safety.E_max} V", k)
