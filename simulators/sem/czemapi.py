@@ -304,6 +304,9 @@ class FakeCZEMApi:
         )
         for image in images.values():
             image[~frame.valid_rows] = 0.0
+        # Only the newest frame keeps its pixels: a days-long run must not hold every frame in memory.
+        if self.frames:
+            self.frames[-1].images = {}
         frame.images = images
         frame.soc = self.evolution.soc
         self.frames.append(frame)

@@ -12,7 +12,7 @@ from .imaging import FrameGeometry
 @dataclass
 class FrameRecord:
     """One scanned frame (frozen or grabbed live): its timing on the simulator clock (s), geometry, and the
-    true drift (m), stage position and state of charge at its mid-scan."""
+    true drift (m), stage position and state of charge at its mid-scan. Only the newest keeps ``images``."""
 
     serial: int
     t_start: float

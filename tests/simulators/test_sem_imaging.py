@@ -190,3 +190,21 @@ def test_the_drift_model_is_a_deterministic_function_of_time() -> None:
     steps = np.diff(walk.at(np.arange(0, 10 * 3600.0, 60.0)), axis=0) * 1e9
     # One minute of walk has a standard deviation of 1 nm per axis.
     assert steps.std() == pytest.approx(1.0, rel=0.1)
+
+
+def test_scan_rotation_turns_the_image_about_its_centre(imaging_sem, tmp_path) -> None:
+    sem, clock = imaging_sem
+    sem.drift = DriftModel(
+        thermal_amplitude_nm=(0.0, 0.0), linear_nm_per_min=(0.0, 0.0), random_walk_nm_per_sqrt_min=0.0
+    )
+    upright = grab(sem, clock, tmp_path / "upright.tif")[128:640, 256:768]
+    assert sem.Set("AP_SCANROTATION", 90.0) == 0 and sem.Set("DP_SCAN_ROT", "On") == 0
+    turned = grab(sem, clock, tmp_path / "turned.tif")[128:640, 256:768]
+
+    def correlation(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    quarter_turns = [correlation(turned, np.rot90(upright, k)) for k in range(4)]
+    assert max(quarter_turns) > 0.8
+    assert sorted(quarter_turns)[-2] < 0.3  # exactly one quarter turn matches
+    assert len(sem.frames) == 2 and not sem.frames[0].images  # only the newest frame keeps its pixels
