@@ -18,7 +18,7 @@ class ExperimentState(StrEnum):
     """Where an experiment is in its life; the last three are final and are the file's ``status``."""
 
     IDLE = "idle"
-    RUNNING = "running"
+    RUNNING = "running"  # pause and resume (running <-> paused) come with a later issue
     FINISHING = "finishing"
     COMPLETED = "completed"
     ABORTED = "aborted"
