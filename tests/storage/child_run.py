@@ -1,4 +1,4 @@
-"""Run the thesis plan at a given speed in another process (for the kill test); print each batch's last time.
+"""Run the thesis example on the simulated rig at a given speed (for the kill test); print each batch's time.
 
 Usage: python child_run.py OUT.h5 SPEED. Each stdout line is "<t of the batch's last point>" once the engine
 has handed the batch to the file writer.
@@ -11,13 +11,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from operando.clock import run_simulated  # noqa: E402
 from operando.engine import Experiment, PointsRecorded  # noqa: E402
-from tests.engine.cell_potentiostat import CellPotentiostat  # noqa: E402
-from tests.engine.plans import charge_hold_discharge  # noqa: E402
+from operando.engine.rigs import build_rig  # noqa: E402
+from operando.protocol import load_protocol, resolve  # noqa: E402
+
+THESIS = Path(__file__).resolve().parents[2] / "examples" / "thesis_nmc622.toml"
 
 
 async def main(out: str) -> None:
-    plan = charge_hold_discharge(record_every=10.0)
-    experiment = Experiment(plan, CellPotentiostat.for_plan_cell(plan.cell), out, poll_interval=60.0)
+    plan = resolve(load_protocol(THESIS))
+    rig = build_rig("simulated", plan, seed=0)
+    experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
+                            rig_config=rig.config)
     progress = experiment.bus.subscribe("progress", maxsize=10, overflow="drop_oldest")
 
     async def report() -> None:
