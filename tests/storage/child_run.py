@@ -4,15 +4,14 @@ Usage: python child_run.py OUT.h5 SPEED. Each stdout line is "<t of the batch's 
 has handed the batch to the file writer.
 """
 
+import asyncio
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from operando.clock import run_simulated  # noqa: E402
-from operando.engine import Experiment, PointsRecorded  # noqa: E402
-from operando.engine.rigs import build_rig  # noqa: E402
-from operando.protocol import load_protocol, resolve  # noqa: E402
+from operando.clock import run_simulated
+from operando.engine import Experiment, PointsRecorded
+from operando.engine.rigs import build_rig
+from operando.protocol import load_protocol, resolve
 
 THESIS = Path(__file__).resolve().parents[2] / "examples" / "thesis_nmc622.toml"
 
@@ -28,8 +27,6 @@ async def main(out: str) -> None:
         async for event in progress:
             if isinstance(event, PointsRecorded):
                 print(repr(float(event.points.t[-1])), flush=True)
-
-    import asyncio
 
     reporter = asyncio.create_task(report())
     await experiment.run()
