@@ -8,9 +8,11 @@ engine checks in software on every point (as well as those the instrument applie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from operando.techniques import Limit, Technique
+
+ELEMENTARY_CHARGE = 1.602176634e-19  # C
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,92 @@ class PlannedStep:
     notes: dict[str, Any] = field(default_factory=dict)  # e.g. GITT pulse number, loop pass, scale factor
 
 
+TriggerKind = Literal["every", "soc_step", "charge_step", "voltage_crossing", "step_start", "step_end", "manual"]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a region is imaged. Only the fields of its ``kind`` are set; all SI.
+
+    every: ``interval`` s; soc_step: every ``soc_step`` (0..1) of state-of-charge change; charge_step: every
+    ``charge_step`` C passed (either direction); voltage_crossing: E_we (as measured) crosses ``voltage`` V in
+    ``direction``; step_start / step_end: a planned step whose name or technique label is ``step`` begins or
+    ends (``step`` None = every step); manual: only on request (GUI, MQTT, script).
+    """
+
+    kind: TriggerKind
+    interval: float | None = None
+    soc_step: float | None = None
+    charge_step: float | None = None
+    voltage: float | None = None
+    direction: Literal["rising", "falling", "either"] = "either"
+    step: str | None = None
+
+    def describe(self) -> str:
+        match self.kind:
+            case "every":
+                return f"every {self.interval:g} s"
+            case "soc_step":
+                return f"every {100 * (self.soc_step or 0):g} % SOC"
+            case "charge_step":
+                return f"every {self.charge_step:g} C"
+            case "voltage_crossing":
+                return f"E_we crossing {self.voltage:g} V ({self.direction})"
+            case "step_start" | "step_end":
+                return f"{self.kind.replace('_', ' ')} of {self.step or 'every step'}"
+        return "on request"
+
+
+@dataclass(frozen=True)
+class StagePosition:
+    """Stage coordinates as the microscope reports them: x, y, z m; tilt, rotation rad."""
+
+    x: float
+    y: float
+    z: float
+    tilt: float
+    rotation: float
+
+
+@dataclass(frozen=True)
+class RegionOfInterest:
+    """One imaged region: where, how, when, and how much electron dose it may take."""
+
+    name: str
+    stage_position: StagePosition | None  # None: image wherever the stage is when the run starts
+    pixel_size: float  # m
+    frame_size: tuple[int, int]  # (width, height) px
+    dwell: float  # s per pixel
+    detectors: tuple[str, ...]  # Zeiss names: "SE2", "InLens", "ESB"
+    accelerating_voltage: float  # V (1.5-2 kV for battery cross-sections)
+    probe_current: float  # A (at most 2 nA operando)
+    triggers: tuple[Trigger, ...]
+    tilt_correction: float | None = None  # rad (-36 deg at 54 deg stage tilt); None = leave as set
+    scan_rotation: float = 0.0  # rad
+    min_interval: float = 0.0  # s between two frames of this region, whatever fires
+    dose_budget: float | None = None  # electrons per m^2 over the whole run (from e-/nm^2 in the protocol)
+    on_budget_exceeded: Literal["skip", "stop_region"] = "skip"
+    settle_time: float = 0.5  # s after unblanking/moving before the scan starts
+
+    @property
+    def frame_dose(self) -> float:
+        """Electrons per m^2 one frame deposits: probe current x dwell / (e x pixel area); detectors share a scan."""
+        return self.probe_current * self.dwell / (ELEMENTARY_CHARGE * self.pixel_size**2)
+
+    @property
+    def field_of_view(self) -> tuple[float, float]:
+        """(width, height) m."""
+        return (self.frame_size[0] * self.pixel_size, self.frame_size[1] * self.pixel_size)
+
+
+@dataclass(frozen=True)
+class ImagingPlan:
+    """The microscope's part of the protocol: the regions and their triggers."""
+
+    regions: tuple[RegionOfInterest, ...]
+    blank_between_frames: bool = True  # the beam is blanked whenever no frame is taken (always, operando)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The whole resolved protocol: cell, safety, steps, plus the source text kept for the file."""
@@ -76,7 +164,8 @@ class Plan:
     steps: tuple[PlannedStep, ...]
     source_text: str = ""
     source_path: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # later sections (imaging plan, GITT analysis inputs)
+    extras: dict[str, Any] = field(default_factory=dict)  # later sections (GITT analysis inputs, ...)
+    imaging: ImagingPlan | None = None  # None: electrochemistry only
 
     @property
     def estimated_duration(self) -> float:
