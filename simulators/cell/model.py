@@ -18,8 +18,9 @@ from numbers import Real
 
 import numpy as np
 from operando.simulators.cell.diffusion import residual_weight, sphere_eigenvalues, surface_response
-from operando.simulators.cell.ocv import curve_for
 from operando.simulators.cell.parameters import CellParameters
+
+from operando.ocv import OcvCurve, curve_for
 
 _POTENTIOSTATIC_SUBSTEP = 10.0  # s
 
@@ -40,7 +41,9 @@ class SimulatedCell:
     def __init__(self, params: CellParameters, seed: int = 0) -> None:
         self.params = params
         self._random = random.Random(seed)
-        self._curve = curve_for(params.material)
+        curve = curve_for(params.material)
+        assert curve is not None, "CellParameters validated the family"
+        self._curve: OcvCurve = curve
         rate = params.arrhenius()
         self._capacity = params.capacity
         self._counter = params.counter_potential
@@ -77,12 +80,12 @@ class SimulatedCell:
     @property
     def ocv(self) -> float:
         """Equilibrium potential at the present mean SOC, V as measured (vs the counter electrode)."""
-        return self._curve.voltage(self._soc) - self._counter
+        return self._curve.value(self._soc) - self._counter
 
     @property
     def voltage(self) -> float:
         """Noise-free measured potential now (V vs the counter electrode)."""
-        return (self._curve.voltage(self.surface_soc) + self._current * self._series + self._rc_voltage
+        return (self._curve.value(self.surface_soc) + self._current * self._series + self._rc_voltage
                 - self._counter)
 
     @property
@@ -115,7 +118,7 @@ class SimulatedCell:
 
     def ocv_at(self, soc: float) -> float:
         """Equilibrium potential at ``soc``, V as measured (vs the counter electrode)."""
-        return self._curve.voltage(soc) - self._counter
+        return self._curve.value(soc) - self._counter
 
     def soc_at(self, voltage: float) -> float:
         """The SOC whose equilibrium potential is ``voltage`` (V as measured)."""
@@ -190,7 +193,7 @@ class SimulatedCell:
         curve = self._curve
 
         def error(current: float) -> float:
-            return curve.voltage(a + b * current) + d * current - target
+            return curve.value(a + b * current) + d * current - target
 
         # Newton from the present current, kept inside a bracket that widens until it holds the root.
         current = self._current

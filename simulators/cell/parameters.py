@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from operando.simulators.cell.ocv import CURVES
+from operando.ocv import FAMILIES, family_of
 
 if TYPE_CHECKING:
     from operando.plan import CellSummary
@@ -50,7 +50,7 @@ class CellParameters:
     diffusion_modes: int = 16  # eigenmodes of the sphere kept explicitly; faster ones are quasi-static
 
     def __post_init__(self) -> None:
-        if not isinstance(self.material, str) or self.material.strip().lower() not in CURVES:
+        if not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
             raise ValueError(
                 f"material: unknown OCV curve family {self.material!r}; choose NMC622, LFP or glass"
             )
@@ -115,15 +115,18 @@ class CellParameters:
         return replace(cls(), **values)
 
 
+_FAMILY_KEYS = {family.lower() for family in FAMILIES}
+
+
 def material_family(material: str) -> str:
-    """The OCV curve family for an active-material name ("NMC622", "LiFePO4", "vanadate glass", ...)."""
-    name = material.strip().lower().replace(" ", "").replace("-", "")
-    if name.startswith("nmc") or "lini0.6mn0.2co0.2o2" in name:
-        return "NMC622"
-    if name in {"lfp", "lifepo4"} or "fepo4" in name:
-        return "LFP"
-    if "glass" in name:
-        return "glass"
+    """The OCV curve family for an active-material name ("NMC622", "LiFePO4", "vanadate glass", ...).
+
+    Unlike :func:`operando.ocv.curve_for` it ignores the working ion: a simulation needs some curve, and a
+    sodium glass cell is simulated on the lithium glass curve's shape.
+    """
+    family = family_of(material)
+    if family is not None:
+        return family
     raise ValueError(
         f"material: no simulated OCV curve for {material!r}; pass material='NMC622', 'LFP' or 'glass'"
     )

@@ -3,45 +3,11 @@
 import math
 
 import pytest
-from operando.simulators.cell import CellParameters, SimulatedCell, curve_for
+from operando.simulators.cell import CellParameters, SimulatedCell
+
+from operando.ocv import curve_for
 
 QUIET = {"voltage_noise": 0.0, "current_noise": 0.0}
-
-
-def test_nmc622_ocv_passes_through_typical_values():
-    nmc = curve_for("NMC622")
-    assert nmc.voltage(0.0) == pytest.approx(3.65, abs=0.05)  # pristine
-    assert nmc.voltage(0.10) == pytest.approx(3.75, abs=0.02)
-    assert nmc.voltage(0.35) == pytest.approx(3.90, abs=0.02)
-    assert nmc.voltage(0.50) == pytest.approx(4.10, abs=0.02)
-    # 4.3 V vs Li at 175-180 mAh/g of the theoretical 276.6 mAh/g.
-    assert 175 / 276.6 <= nmc.soc_at(4.3) <= 180 / 276.6
-
-
-def test_lfp_is_flat_with_steep_ends_and_glass_slopes():
-    lfp = curve_for("lfp")
-    for soc in (0.1, 0.3, 0.5, 0.7, 0.9):
-        assert lfp.voltage(soc) == pytest.approx(3.43, abs=0.015)
-    assert lfp.voltage(0.1) - lfp.voltage(0.0) > 0.3
-    assert lfp.voltage(1.0) - lfp.voltage(0.9) > 0.3
-    glass = curve_for("Glass")
-    assert glass.voltage(0.0) == pytest.approx(1.5, abs=0.01)
-    assert glass.voltage(1.0) == pytest.approx(3.5, abs=0.1)
-    assert min(glass.slope(k / 100) for k in range(101)) > 1.0  # sloping everywhere, no plateau
-
-
-@pytest.mark.parametrize("material", ["NMC622", "LFP", "glass"])
-def test_ocv_is_strictly_increasing_and_invertible(material):
-    curve = curve_for(material)
-    socs = [-0.05 + k * 1.1 / 2000 for k in range(2001)]
-    volts = [curve.voltage(s) for s in socs]
-    assert all(b > a for a, b in zip(volts, volts[1:], strict=False))
-    for soc in socs[::50]:
-        assert curve.soc_at(curve.voltage(soc)) == pytest.approx(soc, abs=1e-12)
-    # The slope is the derivative of the voltage (central difference).
-    for soc in (0.05, 0.3, 0.62, 0.95):
-        numeric = (curve.voltage(soc + 1e-7) - curve.voltage(soc - 1e-7)) / 2e-7
-        assert curve.slope(soc) == pytest.approx(numeric, rel=1e-5)
 
 
 def test_soc_change_is_charge_over_capacity():
@@ -184,7 +150,7 @@ def test_from_cell_takes_capacity_counter_electrode_and_material():
     assert (params.material, params.capacity, params.counter_potential, params.initial_soc) == (
         "glass", 2.88, 0.0, 1.0)
     assert params.stack_pressure == 50e6
-    assert SimulatedCell(params).ocv == pytest.approx(curve_for("glass").voltage(1.0))
+    assert SimulatedCell(params).ocv == pytest.approx(curve_for("glass").value(1.0))
     with pytest.raises(ValueError, match="stack_presure"):
         CellParameters.from_cell(summary, stack_presure=1.0)
     with pytest.raises(ValueError, match="material"):
