@@ -1,0 +1,2 @@
+"""Drift tracking: sub-pixel registration of SEM frames, the per-region tracker that keeps each region of
+interest in view, and local displacement fields of the electrode between frames."""
