@@ -145,6 +145,9 @@ def parse_quantity(text: str | float | int, dimension: str, *, field: str = "") 
         if quantity.magnitude == 0:
             return 0.0
         raise QuantityError(f"{where}{text!r} has no unit; write it with one, e.g. {example!r}")
+    if dimension == "angle" and quantity.magnitude != 0 and not _is_angle(quantity):
+        # pint calls every dimensionless number an angle in radians: "54" would silently be 54 rad.
+        raise QuantityError(f"{where}{text!r} is not an angle; write it with its unit, e.g. {example!r}")
     expected = ureg.get_dimensionality(dim) if dim else ureg.dimensionless.dimensionality
     if quantity.dimensionality != expected:
         raise QuantityError(
@@ -155,6 +158,15 @@ def parse_quantity(text: str | float | int, dimension: str, *, field: str = "") 
     if not math.isfinite(value):
         raise QuantityError(f"{where}{text!r} is not a finite number")
     return value
+
+
+_ANGLE_UNITS = ("radian", "degree", "arcminute", "arcsecond", "turn", "gradian")
+
+
+def _is_angle(quantity: pint.Quantity) -> bool:
+    """True when every unit of ``quantity`` is an angle unit (deg, rad, mrad, arcmin, turn)."""
+    units = dict(quantity.unit_items())
+    return bool(units) and all(name.endswith(_ANGLE_UNITS) and power == 1 for name, power in units.items())
 
 
 def format_quantity(value: float, unit: str, digits: int = 4) -> str:
