@@ -8,6 +8,8 @@ from operando.roles.potentiostat import (
     Potentiostat,
     Readout,
 )
+from operando.roles.sensor import Sensor, SensorLimit, SensorReading
 
 __all__ = ["ImpedancePoint", "InstrumentInfo", "Point", "Potentiostat", "Readout",
-           "Frame", "FrameMetadata", "Microscope", "MicroscopeSettingError", "StagePosition"]
+           "Frame", "FrameMetadata", "Microscope", "MicroscopeSettingError", "StagePosition",
+           "Sensor", "SensorLimit", "SensorReading"]
