@@ -20,6 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from operando.ui.app import main
+    from .app import main
 
     return main(file=args.file, broker=args.broker, rig=args.rig)

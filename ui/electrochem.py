@@ -1,0 +1,129 @@
+"""Live electrochemistry dock: E(t) and I(t) with a dashed marker at every frame (the thesis figure); Q(E).
+
+Redraws stay fast at millions of points: pyqtgraph draws only what is in view (clip to view) and at most a
+min/max pair per pixel column (peak downsampling), so a 3-day run costs what a screen width of points costs.
+Time is shown in hours; everything handed in or out is SI (s, V, A, C).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from .records import RunRecord
+
+HOUR = 3600.0
+MAH = 3.6  # C
+MARKER_PEN = pg.mkPen((120, 120, 120), width=1, style=Qt.PenStyle.DashLine)
+CURSOR_PEN = pg.mkPen((220, 60, 60), width=1.5)
+MAX_PARAMETRIC_POINTS = 50_000  # Q(E) is not monotonic in x, so it is thinned by stride instead
+
+
+def _fast_curve(plot: pg.PlotItem, colour: tuple[int, int, int]) -> pg.PlotDataItem:
+    curve = plot.plot(pen=pg.mkPen(colour, width=1.5))
+    curve.setDownsampling(auto=True, method="peak")
+    curve.setClipToView(True)
+    curve.setSkipFiniteCheck(True)
+    return curve
+
+
+class FrameMarkers:
+    """Dashed vertical lines at frame times: one curve of line pairs, re-spanned when the y range changes."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self._plot = plot
+        self._x = np.empty(0)
+        self._curve = pg.PlotCurveItem(pen=MARKER_PEN, connect="pairs")
+        plot.addItem(self._curve, ignoreBounds=True)
+        plot.vb.sigYRangeChanged.connect(lambda *_: self._draw())
+
+    def set_times(self, hours: np.ndarray) -> None:
+        self._x = np.asarray(hours, dtype=float)
+        self._draw()
+
+    def _draw(self) -> None:
+        if not len(self._x):
+            self._curve.setData([], [])
+            return
+        low, high = self._plot.vb.viewRange()[1]
+        self._curve.setData(np.repeat(self._x, 2), np.tile([low, high], len(self._x)), connect="pairs")
+
+    def count(self) -> int:
+        return len(self._x)
+
+
+class ElectrochemView(QWidget):
+    """E vs t, I vs t (x linked) and Q vs E; a click on E(t) or I(t) emits ``time_clicked`` (s)."""
+
+    time_clicked = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.potential = self.graphics.addPlot(row=0, col=0)
+        self.current = self.graphics.addPlot(row=1, col=0)
+        self.charge = self.graphics.addPlot(row=0, col=1, rowspan=2)
+        self.graphics.ci.layout.setColumnStretchFactor(0, 3)
+        self.graphics.ci.layout.setColumnStretchFactor(1, 1)
+        self.potential.setLabel("left", "E_we", units="V")
+        self.current.setLabel("left", "I", units="A")
+        self.current.setLabel("bottom", "time (h)")
+        self.charge.setLabel("bottom", "E_we", units="V")
+        self.charge.setLabel("left", "Q (mAh)")
+        self.charge.getAxis("left").enableAutoSIPrefix(False)
+        self.current.setXLink(self.potential)
+        for plot in (self.potential, self.current, self.charge):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+        self.potential_curve = _fast_curve(self.potential, (20, 70, 160))
+        self.current_curve = _fast_curve(self.current, (200, 90, 20))
+        self.charge_curve = self.charge.plot(pen=pg.mkPen((40, 140, 60), width=1.5))
+        self.markers = [FrameMarkers(self.potential), FrameMarkers(self.current)]
+        self.cursors = []
+        for plot in (self.potential, self.current):
+            cursor = pg.InfiniteLine(angle=90, pen=CURSOR_PEN, movable=False)
+            cursor.hide()
+            plot.addItem(cursor, ignoreBounds=True)
+            self.cursors.append(cursor)
+        self.graphics.scene().sigMouseClicked.connect(self._clicked)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics)
+        self._shown = (-1, -1)
+
+    def show_run(self, run: RunRecord, force: bool = False) -> None:
+        """Draw what the record holds; cheap when nothing changed since the last call."""
+        frame_count = sum(len(region.frames) for region in run.regions.values())
+        if not force and self._shown == (len(run.points), frame_count):
+            return
+        self._shown = (len(run.points), frame_count)
+        hours = run.points["t"] / HOUR
+        self.potential_curve.setData(hours, run.points["E_we"])
+        self.current_curve.setData(hours, run.points["I"])
+        stride = max(1, len(hours) // MAX_PARAMETRIC_POINTS)
+        self.charge_curve.setData(run.points["E_we"][::stride], run.points["Q"][::stride] / MAH)
+        frame_hours = run.frame_times() / HOUR
+        for markers in self.markers:
+            markers.set_times(frame_hours)
+
+    def set_cursor(self, t: float | None) -> None:
+        """Mark time ``t`` s (the frame shown in the Images dock); None hides the mark."""
+        for cursor in self.cursors:
+            cursor.setVisible(t is not None)
+            if t is not None:
+                cursor.setValue(t / HOUR)
+
+    def autoscale(self) -> None:
+        for plot in (self.potential, self.current, self.charge):
+            plot.enableAutoRange()
+
+    def _clicked(self, event) -> None:  # noqa: ANN001 - pyqtgraph's MouseClickEvent
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        for plot in (self.potential, self.current):
+            if plot.vb.sceneBoundingRect().contains(event.scenePos()):
+                hours = plot.vb.mapSceneToView(event.scenePos()).x()
+                self.time_clicked.emit(float(hours * HOUR))
+                return
