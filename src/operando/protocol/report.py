@@ -132,14 +132,29 @@ def _estimate(step: PlannedStep) -> str:
     return format_duration(step.estimated_duration)
 
 
+# Estimate bases that say nothing a reader does not already see in the step's own line.
+_PLAIN_BASES = (
+    "the rest's duration",
+    "its time limit",
+    "pulse time",
+    "rest time",
+    "sweep length",
+    "one period",
+)
+
+
 def _step_lines(step: PlannedStep, cell: CellSummary) -> list[str]:
     where = f"cycle {step.cycle}, " if step.cycle else ""
-    return [
+    lines = [
         f"{step.index:>4}  {step.label:<5} {step.name}",
         f"        {describe_set_point(step, cell)}",
         f"        stops: {'; '.join(step_stops(step, cell)) or 'none'}",
         f"        estimated {_estimate(step)} ({where}from {step.source})",
     ]
+    basis = str(step.notes.get("estimate", ""))
+    if basis and not basis.startswith(("unknown", *_PLAIN_BASES)):
+        lines.append(f"          basis: {basis}")
+    return lines
 
 
 def render_plan(plan: Plan) -> str:

@@ -11,6 +11,7 @@ from operando.cells import CRate, Potential
 from operando.errors import ProtocolError, QuantityError
 from operando.plan import Plan, PlannedStep, SafetyLimits
 from operando.protocol.display import format_duration, format_si
+from operando.protocol.equilibrium import equilibrium_curve
 from operando.protocol.errors import add_lines, join_path
 from operando.protocol.model import Protocol
 from operando.protocol.steps import (
@@ -62,6 +63,8 @@ class _Resolver:
         self.problems: list[tuple[str, str, object]] = []
         self.steps: list[PlannedStep] = []
         self.soc = self.cell.initial_soc
+        self.soc_recorded = self.soc  # the SOC at the end of the last emitted step
+        self.curve = equilibrium_curve(self.cell.summary())  # None: no reference OCV for the material
         self.cycle = 0
         self.groups = 0
 
@@ -206,6 +209,10 @@ class _Resolver:
             )
         notes = dict(notes or {})
         notes["estimate"] = basis
+        if self.cell.rated_capacity is not None:
+            # The estimated state of charge at the step's start and end (0..1 of the rated capacity).
+            notes["soc"] = [self.soc_recorded, self.soc]
+            self.soc_recorded = self.soc
         if loops:
             notes["loop"] = [dict(level) for level in loops]
         if scale != 1.0:
@@ -276,6 +283,7 @@ class _Resolver:
         action = "end_group" if group else "next"
         limits: list[Limit] = []
         stops: list[Limit] = []
+        voltage = None
         if until.voltage is not None:
             voltage = self._voltage(until.voltage, join_path(path, "until.voltage"))
             if voltage is not None:
@@ -297,11 +305,14 @@ class _Resolver:
                     until.soc,
                 )
             stops.append(Limit("soc", sign, until.soc, action))
-        estimate, basis = self._estimate_galvanostatic(current, until)
+        estimate, basis = self._estimate_galvanostatic(current, until, voltage if until.voltage else None)
         return duration, tuple(limits), tuple(stops), estimate, basis
 
-    def _estimate_galvanostatic(self, current: float, until: CurrentUntil) -> tuple[float, str]:
-        """Time to the first stop, assuming the whole rated capacity lies between the voltage limits."""
+    def _estimate_galvanostatic(
+        self, current: float, until: CurrentUntil, voltage: float | None
+    ) -> tuple[float, str]:
+        """Time to the first stop. A voltage stop is reached at the SOC where the material's reference OCV
+        reaches it (polarisation only makes it sooner); with no reference curve, at full (or zero) charge."""
         capacity = self.cell.rated_capacity
         candidates: list[tuple[float, str]] = []
         if until.time is not None:
@@ -313,19 +324,39 @@ class _Resolver:
                 left = (until.soc - self.soc) if current > 0 else (self.soc - until.soc)
                 candidates.append((max(left, 0.0) * capacity / abs(current), "the capacity to the SOC limit"))
             if until.voltage is not None:
-                left = (1.0 - self.soc) if current > 0 else self.soc
-                candidates.append(
-                    (
-                        left * capacity / abs(current),
-                        "the capacity (estimate: assumes the full rated capacity is reached)",
-                    )
-                )
+                candidates.append(self._to_voltage(current, voltage))
         if not candidates:
             return 0.0, "unknown: no capacity and no time limit"
         estimate, basis = min(candidates)
         if capacity is not None:
             self.soc = min(1.0, max(0.0, self.soc + current * estimate / capacity))
         return estimate, basis
+
+    def _to_voltage(self, current: float, voltage: float | None) -> tuple[float, str]:
+        """Time for ``current`` to bring the cell from the present SOC to ``voltage`` (measured) at rest."""
+        capacity = self.cell.rated_capacity
+        assert capacity is not None
+        target = self._equilibrium_soc(voltage)
+        if target is None:
+            target = 1.0 if current > 0 else 0.0
+            basis = (
+                f"the capacity (pessimistic: no reference OCV curve for {self.cell.summary().material!r}, "
+                "so it assumes the full rated capacity is reached)"
+            )
+        else:
+            basis = (
+                f"the charge from {100 * self.soc:.3g} % to {100 * target:.3g} % SOC, where the reference "
+                f"OCV of {self.cell.summary().material} reaches the limit (at most: "
+                "polarisation reaches it sooner)"
+            )
+        left = (target - self.soc) if current > 0 else (self.soc - target)
+        return max(left, 0.0) * capacity / abs(current), basis
+
+    def _equilibrium_soc(self, voltage: float | None) -> float | None:
+        """The SOC (0..1) at which the cell rests at ``voltage`` (measured), if a reference curve is known."""
+        if self.curve is None or voltage is None:
+            return None
+        return min(1.0, max(0.0, self.curve.soc_at(voltage)))
 
     def _constant_current(
         self, step: ConstantCurrentStep, path: str, scale: float, loops: tuple[dict[str, Any], ...]
@@ -381,6 +412,9 @@ class _Resolver:
         if voltage is None:
             return
         technique, relative, estimate, basis = self._hold(voltage, step.until, join_path(path, "until"), None)
+        held = self._equilibrium_soc(voltage)
+        if held is not None and (step.until.current is not None or step.until.current_fraction is not None):
+            self.soc = held  # a hold until the current decays brings the cell near its equilibrium there
         technique = ConstantVoltage(
             voltage=technique.voltage,
             duration=technique.duration,
@@ -422,6 +456,8 @@ class _Resolver:
         voltage = next((limit.value for limit in limits if limit.quantity == "E_we"), None)
         if step.hold is not None and voltage is not None:
             hold, _, estimate, basis = self._hold(voltage, step.hold, join_path(path, "hold"), current)
+            held = self._equilibrium_soc(voltage)
+            self.soc = held if held is not None else (1.0 if current > 0 else 0.0)
             hold = ConstantVoltage(
                 voltage=hold.voltage, duration=hold.duration, limits=hold.limits, recording=recording
             )
@@ -437,7 +473,6 @@ class _Resolver:
                 group=group,
                 notes={"initial_current": current},
             )
-            self.soc = 1.0 if current > 0 else 0.0
         if step.rest is not None:
             rest_time = self._time_limit(step.rest, join_path(path, "rest"))
             self._emit(
@@ -524,7 +559,7 @@ class _Resolver:
         current = self._current(step.current, scale, join_path(path, "current"), loops)
         voltage = self._voltage(step.until.voltage, join_path(path, "until.voltage"))
         analysis = self._gitt_inputs(step, path)
-        count, expected = self._gitt_counts(step, current, path)
+        count, expected = self._gitt_counts(step, current, voltage, path)
         if current is None or voltage is None or analysis is None or count is None:
             return
         analysis.update(pulse_current=current, pulse_duration=step.pulse, rest_duration=step.rest)
@@ -540,6 +575,8 @@ class _Resolver:
             likely = pulse <= expected
             basis = "pulse time" if likely else "not expected to run: the voltage limit should come first"
             limits = (Limit("E_we", sign, voltage, "end_group"),)
+            if likely and capacity is not None:
+                self.soc = min(1.0, max(0.0, self.soc + current * step.pulse / capacity))
             self._emit(
                 ConstantCurrent(
                     current=current, duration=step.pulse, limits=limits, recording=pulse_recording
@@ -566,8 +603,6 @@ class _Resolver:
                 group=group,
                 notes={"gitt": dict(analysis, pulse=pulse, phase="rest", expected=likely)},
             )
-        if capacity is not None:
-            self.soc = min(1.0, max(0.0, self.soc + current * step.pulse * expected / capacity))
 
     def _gitt_inputs(self, step: GITTStep, path: str) -> dict[str, Any] | None:
         """What the Weppner-Huggins estimate needs, checked now so the analysis cannot fail after days."""
@@ -596,7 +631,9 @@ class _Resolver:
                 ok = False
         return inputs if ok else None
 
-    def _gitt_counts(self, step: GITTStep, current: float | None, path: str) -> tuple[int | None, int]:
+    def _gitt_counts(
+        self, step: GITTStep, current: float | None, voltage: float | None, path: str
+    ) -> tuple[int | None, int]:
         """Pulse/rest pairs to plan (a safe maximum), and how many are expected before the voltage limit."""
         capacity = self.cell.rated_capacity
         if current is None:
@@ -620,7 +657,10 @@ class _Resolver:
                 f"{MAX_GITT_PULSES}): use longer pulses, a larger current, or set max_pulses",
             )
             return None, 0
-        left = (1.0 - self.soc) if current > 0 else self.soc
+        target = self._equilibrium_soc(voltage)
+        if target is None:
+            target = 1.0 if current > 0 else 0.0
+        left = max((target - self.soc) if current > 0 else (self.soc - target), 0.0)
         expected = min(count, math.ceil(left * capacity / per_pulse - 1e-9))
         return count, expected
 
