@@ -1,11 +1,15 @@
-"""The simulated solid-state cell: OCV(surface SOC) + series R + charge-transfer R||C + spherical diffusion.
+"""The simulated solid-state cell: OCV(surface SOC) + series R + charge-transfer R||C + spherical diffusion,
+with the first-cycle losses of :mod:`operando.simulators.cell.degradation` (contact loss, LPS oxidation).
 
 Measured potential E_we = OCV(surface SOC) + I R_series + v_ct - counter_potential, where v_ct is the voltage
-on the charge-transfer R||C and the surface SOC leads the mean SOC by the diffusion modes of
-:mod:`operando.simulators.cell.diffusion`. The current is held constant over each call's interval and every
-state is advanced by its exact exponential solution, so any dt (1 ms .. 600 s) is stable and exact for a
-constant current; a potentiostatic interval solves for the constant current that ends exactly at the set
-voltage (backward, hence stable), split into sub-intervals of at most 10 s so a long hold stays accurate.
+on the charge-transfer R||C and the surface SOC leads the mean SOC of the connected particles by the diffusion
+modes of :mod:`operando.simulators.cell.diffusion`. Of the current I that passes, the electrolyte's oxidation
+takes I_ox (no delithiation); the rest, I - I_ox, (de)intercalates the connected particles only, so their SOC
+moves by (I - I_ox) dt / (Q (1 - isolated)). Particles cut off keep the SOC they had when isolated.
+The current is held constant over each call's interval and every state is advanced by its exact exponential
+solution (the oxidation by its exact passivation law at the interval's starting potential), so any dt
+(1 ms .. 600 s) is stable; a potentiostatic interval solves for the constant current that ends exactly at the
+set voltage (backward, hence stable), split into sub-intervals of at most 10 s so a long hold stays accurate.
 Plain Python floats and cached per-dt constants keep a call near 10 us.
 """
 
@@ -17,12 +21,15 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+from operando.simulators.cell.degradation import ContactLoss, ElectrolyteOxidation
 from operando.simulators.cell.diffusion import residual_weight, sphere_eigenvalues, surface_response
-from operando.simulators.cell.parameters import CellParameters
+from operando.simulators.cell.parameters import CONTACT_REFERENCE_SOC, CellParameters
 
 from operando.ocv import OcvCurve, curve_for
 
 _POTENTIOSTATIC_SUBSTEP = 10.0  # s
+# Per interval: mode decays, mode gains, their sum plus the quasi-static gain, R||C decay, R||C gain.
+_Constants = tuple[tuple[float, ...], tuple[float, ...], float, float, float]
 
 
 @dataclass(frozen=True)
@@ -54,32 +61,80 @@ class SimulatedCell:
         self._rc_time = self._charge_transfer * params.double_layer_capacitance
         eigenvalues = sphere_eigenvalues(params.diffusion_modes)
         self._mode_rates = [x * x * self._diffusion / self._radius**2 for x in eigenvalues]
-        # Steady surface lead per ampere for each mode: 2 / (3 Q k_n).
-        self._mode_gains = [2.0 / (3.0 * self._capacity * k) for k in self._mode_rates]
+        # Steady surface lead per ampere and per coulomb of connected capacity for each mode: 2 / (3 k_n).
+        self._mode_gains = [2.0 / (3.0 * k) for k in self._mode_rates]
         self._quasi_static_gain = (
-            2.0 * self._radius**2 / (3.0 * self._capacity * self._diffusion) * residual_weight(eigenvalues)
+            2.0 * self._radius**2 / (3.0 * self._diffusion) * residual_weight(eigenvalues)
         )
-        self._step_cache: dict[float, tuple[tuple[float, ...], tuple[float, ...], float, float, float]] = {}
+        self._step_cache: dict[float, _Constants] = {}
+        self._slow_soc = params.slow_diffusion_soc
+        self._lithiated_ratio = params.lithiated_diffusion_ratio
+        self._diffusion_factor = 1.0  # D(surface SOC) / D over the last interval
+        self._contact = ContactLoss(params.contact_loss, params.decohesion_onset_soc, CONTACT_REFERENCE_SOC,
+                                    params.initial_soc, params.stack_pressure, params.holding_pressure)
+        self._oxidation = ElectrolyteOxidation(
+            params.electrolyte_oxidation_rate * self._capacity, 4.3, params.electrolyte_oxidation_tafel_slope,
+            params.passivation_fraction * self._capacity)
         self.time = 0.0
-        self._soc = params.initial_soc
+        self._counted_soc = params.initial_soc
+        self._soc = params.initial_soc  # mean SOC of the connected particles
+        self._peak_soc = params.initial_soc
+        self._connected = 1.0  # fraction of the active material still in contact
+        self._connected_capacity = self._capacity
+        self._isolated_charge = 0.0  # isolated fraction x the SOC each part had when cut off
+        self._parasitic_charge = 0.0  # C
         self._modes = [0.0] * len(self._mode_rates)
         self._rc_voltage = 0.0
         self._current = 0.0
+        self._intercalation = 0.0  # A into the connected particles: current minus the parasitic one
 
     # -- ground truth -------------------------------------------------------------------------------------
     @property
     def soc(self) -> float:
-        """Mean state of charge, 0..1 of capacity."""
+        """SOC counted from the charge passed (initial_soc + Q_passed / capacity): what the potentiostat's
+        coulomb count says. Includes the parasitic charge; the material's own SOC is ``material_soc``."""
+        return self._counted_soc
+
+    @property
+    def connected_soc(self) -> float:
+        """Mean SOC of the particles still in contact with the electrolyte: the ones the voltage reflects."""
         return self._soc
 
     @property
+    def material_soc(self) -> float:
+        """True mean SOC of all the active material, connected and isolated (0..1 of capacity)."""
+        return self._connected * self._soc + self._isolated_charge
+
+    @property
+    def isolated_fraction(self) -> float:
+        """Fraction of the active material cut off by NMC/LPS contact loss; never decreases."""
+        return 1.0 - self._connected
+
+    @property
+    def isolated_soc(self) -> float:
+        """Mean SOC the isolated material was left at (0 when none is isolated)."""
+        isolated = 1.0 - self._connected
+        return self._isolated_charge / isolated if isolated > 0.0 else 0.0
+
+    @property
+    def parasitic_charge(self) -> float:
+        """C passed into the electrolyte's oxidation: counted by the potentiostat, delithiating nothing."""
+        return self._parasitic_charge
+
+    @property
+    def parasitic_current(self) -> float:
+        """A going into the electrolyte's oxidation now (included in ``current``)."""
+        return self._current - self._intercalation
+
+    @property
     def surface_soc(self) -> float:
-        """SOC at the particle surface; leads the mean under current because of solid diffusion."""
-        return self._soc + sum(self._modes) + self._quasi_static_gain * self._current
+        """SOC at the surface of the connected particles; leads their mean under current (solid diffusion)."""
+        quasi_static = self._quasi_static_gain / self._diffusion_factor
+        return self._soc + sum(self._modes) + quasi_static * self._intercalation / self._connected_capacity
 
     @property
     def ocv(self) -> float:
-        """Equilibrium potential at the present mean SOC, V as measured (vs the counter electrode)."""
+        """Equilibrium potential of the connected material, V as measured (vs the counter electrode)."""
         return self._curve.value(self._soc) - self._counter
 
     @property
@@ -133,7 +188,7 @@ class SimulatedCell:
         """Galvanostatic: ``current`` A (positive charges) for ``dt`` s."""
         _check("current", current)
         _check_dt(dt)
-        self._advance(float(current), dt)
+        self._advance(float(current), dt, self._parasitic(dt), self._diffusion_factor_now())
         return self._read()
 
     def apply_voltage(self, voltage: float, dt: float) -> Reading:
@@ -143,7 +198,9 @@ class SimulatedCell:
         steps = max(1, math.ceil(dt / _POTENTIOSTATIC_SUBSTEP))
         sub_dt = dt / steps
         for _ in range(steps):
-            self._advance(self._current_for(float(voltage), sub_dt), sub_dt)
+            parasitic, factor = self._parasitic(sub_dt), self._diffusion_factor_now()
+            current = self._current_for(float(voltage), sub_dt, parasitic, factor)
+            self._advance(current, sub_dt, parasitic, factor)
         return self._read()
 
     def impedance(self, frequencies: np.ndarray) -> np.ndarray:
@@ -154,40 +211,80 @@ class SimulatedCell:
         omega = 2.0 * np.pi * f
         slope = self._curve.slope(self.surface_soc)
         interface = self._charge_transfer / (1.0 + 1j * omega * self._rc_time)
-        diffusion = slope * surface_response(f, self._radius, self._diffusion, self._capacity)
+        diffusion = slope * surface_response(f, self._radius, self._diffusion * self._diffusion_factor_now(),
+                                             self._connected_capacity)
         return 1j * omega * self.params.cable_inductance + self._series + interface + diffusion
 
     # -- internals ----------------------------------------------------------------------------------------
-    def _constants(self, dt: float) -> tuple[tuple[float, ...], tuple[float, ...], float, float, float]:
-        """Per-dt decay factors and gains, cached because a run reuses a handful of intervals."""
-        cached = self._step_cache.get(dt)
+    def _constants(self, dt: float, factor: float) -> _Constants:
+        """Decay factors and gains (per coulomb of connected capacity) over ``dt`` with the diffusion
+        coefficient scaled by ``factor``; cached at full diffusivity, where a run spends most calls."""
+        cached = self._step_cache.get(dt) if factor == 1.0 else None
         if cached is None:
-            decays = tuple(math.exp(-k * dt) for k in self._mode_rates)
-            gains = tuple(g * (1.0 - e) for g, e in zip(self._mode_gains, decays, strict=True))
+            decays = tuple(math.exp(-k * factor * dt) for k in self._mode_rates)
+            gains = tuple(g / factor * (1.0 - e) for g, e in zip(self._mode_gains, decays, strict=True))
             rc_decay = math.exp(-dt / self._rc_time)
-            cached = (decays, gains, sum(gains), rc_decay, self._charge_transfer * (1.0 - rc_decay))
-            if len(self._step_cache) > 256:
-                self._step_cache.clear()
-            self._step_cache[dt] = cached
+            cached = (decays, gains, sum(gains) + self._quasi_static_gain / factor, rc_decay,
+                      self._charge_transfer * (1.0 - rc_decay))
+            if factor == 1.0:
+                if len(self._step_cache) > 256:
+                    self._step_cache.clear()
+                self._step_cache[dt] = cached
         return cached
 
-    def _advance(self, current: float, dt: float) -> None:
-        decays, gains, _, rc_decay, rc_gain = self._constants(dt)
-        self._soc += current * dt / self._capacity
+    def _diffusion_factor_now(self) -> float:
+        """D(surface SOC) / D: Li diffusion in a nearly fully lithiated layered oxide is orders of magnitude
+        slower, so a lithiated surface shell throttles the end of a discharge (and not a charge, whose surface
+        is the less lithiated side)."""
+        surface = self.surface_soc
+        if surface >= self._slow_soc:
+            return 1.0
+        u = max(surface, 0.0) / self._slow_soc
+        return self._lithiated_ratio + (1.0 - self._lithiated_ratio) * u * u * (3.0 - 2.0 * u)
+
+    def _parasitic(self, dt: float) -> float:
+        """Mean oxidation current (A) over the next ``dt`` s at the present cathode potential; books it."""
+        potential = self._curve.value(self.surface_soc) + self._rc_voltage  # V vs metal, at the interface
+        if dt == 0.0:
+            return self._oxidation.current(potential, self._parasitic_charge)
+        after = self._oxidation.charge_after(potential, self._parasitic_charge, dt)
+        current = (after - self._parasitic_charge) / dt
+        self._parasitic_charge = after
+        return current
+
+    def _advance(self, current: float, dt: float, parasitic: float, factor: float) -> None:
+        decays, gains, _, rc_decay, rc_gain = self._constants(dt, factor)
+        self._diffusion_factor = factor
+        intercalation = current - parasitic
+        capacity = self._connected_capacity
+        self._counted_soc += current * dt / self._capacity
+        self._soc += intercalation * dt / capacity
         modes = self._modes
         for n in range(len(modes)):
-            modes[n] = modes[n] * decays[n] + gains[n] * current
-        self._rc_voltage = self._rc_voltage * rc_decay + rc_gain * current
+            modes[n] = modes[n] * decays[n] + gains[n] * intercalation / capacity
+        self._rc_voltage = self._rc_voltage * rc_decay + rc_gain * intercalation
         self._current = current
+        self._intercalation = intercalation
         self.time += dt
+        if self._soc > self._peak_soc:
+            self._peak_soc = self._soc
+            connected = 1.0 - self._contact.isolated(self._soc)
+            if connected < self._connected:
+                # Particles cut off now keep the connected mean SOC; the mean of those left is unchanged.
+                self._isolated_charge += (self._connected - connected) * self._soc
+                self._connected = connected
+                self._connected_capacity = self._capacity * connected
 
-    def _current_for(self, voltage: float, dt: float) -> float:
-        """The constant current over ``dt`` that ends at ``voltage`` (as measured)."""
-        decays, _, gain_sum, rc_decay, rc_gain = self._constants(dt)
-        # End state is affine in the current: surface SOC = a + b I, interface voltage = c + d I.
+    def _current_for(self, voltage: float, dt: float, parasitic: float, factor: float) -> float:
+        """The constant current over ``dt`` that ends at ``voltage`` (as measured), ``parasitic`` A of it
+        going into the electrolyte's oxidation."""
+        decays, _, gain_sum, rc_decay, rc_gain = self._constants(dt, factor)
+        capacity = self._connected_capacity
+        # End state is affine in the intercalation current J = I - I_ox: surface SOC = a + b J, and the
+        # potential over the interface and the series resistance = c + d J.
         a = self._soc + sum(m * e for m, e in zip(self._modes, decays, strict=True))
-        b = dt / self._capacity + gain_sum + self._quasi_static_gain
-        c = self._rc_voltage * rc_decay
+        b = (dt + gain_sum) / capacity
+        c = self._rc_voltage * rc_decay + parasitic * self._series
         d = rc_gain + self._series
         target = voltage + self._counter - c
         curve = self._curve
@@ -196,7 +293,7 @@ class SimulatedCell:
             return curve.value(a + b * current) + d * current - target
 
         # Newton from the present current, kept inside a bracket that widens until it holds the root.
-        current = self._current
+        current = self._intercalation
         low, high = current - 1e-6, current + 1e-6
         while error(low) > 0:
             low -= 2.0 * (high - low)
@@ -212,9 +309,9 @@ class SimulatedCell:
             if not low < guess < high:
                 guess = 0.5 * (low + high)
             if abs(guess - current) <= 1e-15 + 1e-10 * abs(guess):
-                return guess
+                return guess + parasitic
             current = guess
-        return current
+        return current + parasitic
 
     def _read(self) -> Reading:
         e_true = self.voltage

@@ -11,7 +11,7 @@ activation energy about 298.15 K.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,9 @@ GAS_CONSTANT = 8.314462618  # J/(mol K)
 REFERENCE_TEMPERATURE = 298.15  # K
 NMC622_SPECIFIC_CAPACITY = 276.6 * 3.6  # C/g (276.6 mAh/g)
 THESIS_ACTIVE_MASS = 3.254e-3  # g of NMC622 in the operando cell
+CONTACT_REFERENCE_SOC = 0.64  # SOC at which contact_loss is given: NMC622 charged to 4.3 V vs Li
+# Material-family values of the fields left None; families not named here get no contact loss or slowing.
+FAMILY_DEFAULTS = {"nmc622": {"contact_loss": 0.35, "lithiated_diffusion_ratio": 0.01}}
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,42 @@ class CellParameters:
     temperature: float = REFERENCE_TEMPERATURE  # K
     activation_energy: float = 30e3  # J/mol, for diffusion, charge transfer and the electrolyte
     diffusion_modes: int = 16  # eigenmodes of the sphere kept explicitly; faster ones are quasi-static
+    # Li diffusion slows in a nearly fully lithiated layered oxide: below slow_diffusion_soc (at the particle
+    # surface) D falls smoothly to lithiated_diffusion_ratio x D at SOC 0. None: the material family's
+    # (NMC622 0.01; LFP and glass 1, no slowing).
+    slow_diffusion_soc: float = 0.15
+    lithiated_diffusion_ratio: float | None = None
+    # First-cycle losses (operando.simulators.cell.degradation). Contact loss: fraction of the active
+    # material cut off from the electrolyte by the time it is charged to SOC 0.64 (4.3 V vs Li for NMC622) at
+    # negligible stack pressure; None: the material family's (NMC622 0.35; LFP and glass 0, not modelled).
+    contact_loss: float | None = None
+    decohesion_onset_soc: float = 0.55  # SOC from which a pristine-assembled electrode starts losing contact
+    holding_pressure: float = 5e6  # Pa of stack pressure that halves the contact loss
+    # LPS oxidation: parasitic current at 4.3 V vs Li on a fresh interface, per coulomb of capacity (1/s;
+    # 1 / (100 * 3600) is C/100), its Tafel slope (V per decade), and the parasitic charge (fraction of the
+    # capacity) whose passivating products halve its rate.
+    electrolyte_oxidation_rate: float = 1.0 / (100 * 3600)
+    electrolyte_oxidation_tafel_slope: float = 0.25
+    passivation_fraction: float = 0.02
 
     def __post_init__(self) -> None:
         if not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
             raise ValueError(
                 f"material: unknown OCV curve family {self.material!r}; choose NMC622, LFP or glass"
             )
+        family = FAMILY_DEFAULTS.get(self.material.strip().lower(), {})
+        for name, otherwise in (("contact_loss", 0.0), ("lithiated_diffusion_ratio", 1.0)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, family.get(name, otherwise))
         positive = (
             "capacity", "stack_pressure", "reference_series_resistance", "reference_pressure",
             "charge_transfer_resistance", "double_layer_capacitance", "particle_radius",
-            "diffusion_coefficient", "temperature",
+            "diffusion_coefficient", "temperature", "holding_pressure", "electrolyte_oxidation_tafel_slope",
+            "passivation_fraction", "slow_diffusion_soc", "lithiated_diffusion_ratio",
         )
         non_negative = ("pressure_exponent", "cable_inductance", "voltage_noise", "current_noise",
-                        "activation_energy")
-        for name in positive + non_negative + ("counter_potential", "initial_soc"):
+                        "activation_energy", "contact_loss", "electrolyte_oxidation_rate")
+        for name in positive + non_negative + ("counter_potential", "initial_soc", "decohesion_onset_soc"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
                 raise ValueError(f"{name}: must be a finite number, got {value!r}")
@@ -73,6 +98,14 @@ class CellParameters:
                 raise ValueError(f"{name}: must not be negative, got {getattr(self, name)!r}")
         if not 0.0 <= self.initial_soc <= 1.0:
             raise ValueError(f"initial_soc: must be between 0 and 1, got {self.initial_soc!r}")
+        if self.lithiated_diffusion_ratio > 1.0:
+            raise ValueError("lithiated_diffusion_ratio: must be at most 1 (diffusion slows, never speeds "
+                             f"up), got {self.lithiated_diffusion_ratio!r}")
+        if self.contact_loss > 1.0:
+            raise ValueError(f"contact_loss: must be a fraction from 0 to 1, got {self.contact_loss!r}")
+        if not 0.0 < self.decohesion_onset_soc < CONTACT_REFERENCE_SOC:
+            raise ValueError(f"decohesion_onset_soc: must be between 0 and {CONTACT_REFERENCE_SOC}, "
+                             f"got {self.decohesion_onset_soc!r}")
         if isinstance(self.diffusion_modes, bool) or not isinstance(self.diffusion_modes, int) or not (
             1 <= self.diffusion_modes <= 200
         ):
@@ -112,7 +145,7 @@ class CellParameters:
                 raise ValueError(f"capacity: cell {cell.name!r} has no capacity; give one or pass capacity=")
             values["capacity"] = cell.capacity
         values.update(overrides)
-        return replace(cls(), **values)
+        return cls(**values)  # not replace(cls(), ...): family defaults must follow the material
 
 
 _FAMILY_KEYS = {family.lower() for family in FAMILIES}
