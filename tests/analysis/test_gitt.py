@@ -104,7 +104,10 @@ def test_geometry_must_be_given_once_and_positive():
 
 def run_gitt_on_simulator(diffusion_coefficient, pulse=600, rest=5400, seed=4):
     """C/20 pulses of 10 min, 1.5 h rests, pristine to 4.3 V vs Li; sampled every 1 s (pulse), 10 s (rest)."""
-    params = CellParameters(diffusion_coefficient=diffusion_coefficient)
+    # The equivalent circuit alone: first-cycle losses (contact loss, electrolyte oxidation drifting the
+    # rests, slow lithiated diffusion) would blur the D under test.
+    params = CellParameters(diffusion_coefficient=diffusion_coefficient, contact_loss=0.0,
+                            electrolyte_oxidation_rate=0.0, lithiated_diffusion_ratio=1.0)
     cell = SimulatedCell(params, seed=seed)
     current = params.capacity / (20 * 3600)
     t, e, i = [], [], []
