@@ -2,6 +2,7 @@
 
 from operando.service.launch import EngineProcess, start_engine
 from operando.service.options import add_service_arguments, settings_from_args
-from operando.service.service import TelemetryService
+from operando.service.service import TelemetryService, serving
 
-__all__ = ["EngineProcess", "TelemetryService", "add_service_arguments", "settings_from_args", "start_engine"]
+__all__ = ["EngineProcess", "TelemetryService", "add_service_arguments", "serving", "settings_from_args",
+           "start_engine"]

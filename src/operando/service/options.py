@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from operando.errors import QuantityError
+from operando.telemetry.passwords import PasswordFile
 from operando.telemetry.settings import (
     PASSWORD_VARIABLE,
     TelemetryConfigError,
@@ -54,6 +55,8 @@ def settings_from_args(args: argparse.Namespace, default_rig: str) -> TelemetryS
         raise TelemetryConfigError(f"--telemetry-interval: {exc}") from None
     if args.embedded_port is not None and not 0 < args.embedded_port < 65536:
         raise TelemetryConfigError(f"--embedded-port must be 1-65535, got {args.embedded_port}")
+    if args.command_users is not None:
+        PasswordFile(args.command_users)  # a broken users file is refused now, before anything moves
     try:
         return TelemetrySettings(
             broker=broker, rig=args.rig_name or default_rig, electrochem_interval=interval,

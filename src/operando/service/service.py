@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from operando.telemetry.broker import EmbeddedBroker
+from operando.telemetry.broker import BrokerStartError, EmbeddedBroker
 from operando.telemetry.commands import CommandHandler
 from operando.telemetry.link import MqttLink
 from operando.telemetry.outbox import Message, Outbox
@@ -108,3 +110,31 @@ class TelemetryService:
         reply = await self.handler.handle(name, payload, retained)
         self.outbox.put(Message(self.topics.replies, dumps(reply), "reply", 1))
         self.sink.publish_state()
+
+
+@asynccontextmanager
+async def serving(experiment: Any, settings: TelemetrySettings | None,
+                  announce: Callable[[str], None] | None = None) -> AsyncIterator[TelemetryService | None]:
+    """``TelemetryService`` for ``experiment``, or nothing when ``settings`` is None; ``announce`` gets one
+    line saying where the telemetry goes."""
+    if settings is None:
+        yield None
+        return
+    service = TelemetryService(experiment, settings)
+    try:
+        await service.__aenter__()
+    except BrokerStartError as exc:  # the experiment matters more than its live view: run without
+        log.error("%s", exc)
+        if announce is not None:
+            announce(f"telemetry: off: {exc}")
+        yield None
+        return
+    try:
+        if announce is not None:
+            assert service.address is not None
+            auth = "off" if not settings.commands else "with password" if settings.auth_required else "open"
+            announce(f"telemetry: {service.address.url} topics operando/{settings.rig}/... "
+                     f"(embedded broker: {'yes' if service.embedded else 'no'}; commands: {auth})")
+        yield service
+    finally:
+        await service.__aexit__(None, None, None)

@@ -15,7 +15,7 @@ from pathlib import Path
 from operando.errors import OperandoError
 
 
-class PasswordFileError(OperandoError):
+class PasswordFileError(OperandoError, ValueError):
     """The command users file is missing or has a line that is not a mosquitto password hash."""
 
 

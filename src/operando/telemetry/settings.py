@@ -24,7 +24,7 @@ PASSWORD_VARIABLE = "OPERANDO_MQTT_PASSWORD"  # keeps the broker password off th
 DEFAULT_PORT, DEFAULT_TLS_PORT = 1883, 8883
 
 
-class TelemetryConfigError(OperandoError):
+class TelemetryConfigError(OperandoError, ValueError):
     """Telemetry settings that cannot work or are unsafe; the experiment is not started."""
 
 
