@@ -23,6 +23,8 @@ from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import ProtocolError
 from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
+from operando.service import add_service_arguments, serving, settings_from_args
+from operando.telemetry import TelemetrySettings
 
 EXIT_CODES = {ExperimentState.COMPLETED: 0, ExperimentState.FAILED: 1, ExperimentState.ABORTED: 3}
 EXIT_INVALID = 2
@@ -40,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated seconds per wall second, e.g. 3600 = one simulated hour a second "
                              "(default: max, as fast as possible)")
     parser.add_argument("--seed", default="0", help="seed of the simulated cell's noise (default 0)")
+    add_service_arguments(parser, default_broker="none")
     parser.set_defaults(handler=run)
 
 
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         speed, seed = _speed(args.speed), _seed(args.seed)
+        telemetry = settings_from_args(args, default_rig="simulated")
         plan = resolve(load_protocol(args.protocol))
     except ProtocolError as exc:
         console.print(f"operando simulate: {args.protocol} is not a valid protocol; nothing was started.",
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                       markup=False)
         return EXIT_INVALID
     try:
-        result = clock.run_simulated(_simulate(plan, out, seed, console), speed=speed)
+        result = clock.run_simulated(_simulate(plan, out, seed, console, telemetry), speed=speed)
     except RigNotFound as exc:
         console.print(f"operando simulate: {exc}", markup=False)
         return 1
@@ -101,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(result.status, 1)
 
 
-async def _simulate(plan: Plan, out: Path, seed: int, console: Console) -> ExperimentResult:
+async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
+                    telemetry: TelemetrySettings | None = None) -> ExperimentResult:
     rig = build_rig("simulated", plan, seed=seed)
     experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                             rig_config=rig.config)
@@ -119,7 +124,8 @@ async def _simulate(plan: Plan, out: Path, seed: int, console: Console) -> Exper
             task = progress.add_task(plan.name, total=plan.estimated_duration or None, step="starting",
                                      cycle=0, E=math.nan, I=math.nan, soc=math.nan, hours=0.0)
             watcher = asyncio.create_task(_follow(updates, progress, task))
-            result = await experiment.run()
+            async with serving(experiment, telemetry, lambda line: console.print(line, markup=False)):
+                result = await experiment.run()
             await watcher
     finally:
         for signal_number in handled:
