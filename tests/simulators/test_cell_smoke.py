@@ -24,7 +24,10 @@ def test_contract_surface_and_charge_direction():
 
 
 @pytest.mark.parametrize("field, value", [("capacity", -1.0), ("initial_soc", 1.5), ("material", "NMC811x"),
-                                          ("stack_pressure", 0.0), ("diffusion_coefficient", float("nan"))])
+                                          ("stack_pressure", 0.0), ("diffusion_coefficient", float("nan")),
+                                          ("contact_loss", 1.5), ("decohesion_onset_soc", 0.7),
+                                          ("lithiated_diffusion_ratio", 2.0), ("passivation_fraction", 0.0),
+                                          ("electrolyte_oxidation_rate", -1e-6), ("holding_pressure", 0.0)])
 def test_bad_parameter_names_field_and_value(field, value):
     with pytest.raises(ValueError, match=field):
         CellParameters(**{field: value})
