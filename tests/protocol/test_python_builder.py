@@ -160,6 +160,7 @@ def test_the_json_form_kept_for_the_file_reads_back_to_the_same_plan(path: Path)
     again = Protocol.from_dict(json.loads(protocol.model_dump_json(exclude_none=True)))
     first, second = resolve(protocol), resolve(again)
     assert (first.steps, first.cell, first.safety) == (second.steps, second.cell, second.safety)
+    assert (first.imaging, first.extras) == (second.imaging, second.extras)
 
 
 def test_soc_stops_need_a_capacity_and_unknown_estimates_say_so() -> None:

@@ -9,6 +9,7 @@ from pydantic import Field, PrivateAttr, ValidationError
 from operando.cells import Cell, CurrentValue, PotentialValue
 from operando.errors import ProtocolError
 from operando.protocol.errors import problems_from_validation
+from operando.protocol.imaging import Imaging
 from operando.protocol.steps import AnyStep, Duration, Model
 
 
@@ -23,7 +24,8 @@ class Safety(Model):
 
 
 class Protocol(Model):
-    """A whole experiment's electrochemistry. Build it in Python with the same fields a TOML file has.
+    """A whole experiment: the cell's electrochemistry and, optionally, its imaging. Build it in Python with
+    the same fields a TOML file has.
 
     Invalid input raises :class:`operando.errors.ProtocolError` naming each field path and bad value.
     """
@@ -33,6 +35,7 @@ class Protocol(Model):
     cell: Cell
     safety: Safety
     steps: list[AnyStep] = Field(min_length=1)
+    imaging: Imaging | None = None  # None: electrochemistry only
 
     _source_text: str = PrivateAttr(default="")
     _source_path: str | None = PrivateAttr(default=None)

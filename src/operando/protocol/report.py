@@ -1,6 +1,6 @@
 """A resolved plan shown to a person (text) or a program (JSON-ready dict).
 
-Kept apart from the resolution so later sections (imaging estimates) extend it through ``Plan.extras``.
+Kept apart from the resolution; the imaging part is rendered by :mod:`operando.protocol.imaging_report`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 from operando.plan import CellSummary, Plan, PlannedStep
 from operando.protocol.display import format_duration, format_si
+from operando.protocol.estimates import estimate_imaging
+from operando.protocol.imaging_report import imaging_to_dict, render_imaging
 from operando.techniques import (
     ConstantCurrent,
     ConstantVoltage,
@@ -113,6 +115,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         entry["set_point"] = describe_set_point(step, plan.cell)
         entry["stop_conditions"] = step_stops(step, plan.cell)
         steps.append(entry)
+    estimate = estimate_imaging(plan)
     return _plain(
         {
             "name": plan.name,
@@ -121,6 +124,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "safety": dataclasses.asdict(plan.safety),
             "steps": steps,
             "estimated_duration": plan.estimated_duration,
+            "imaging": imaging_to_dict(plan, estimate) if estimate is not None else None,
             "extras": plan.extras,
         }
     )
@@ -203,6 +207,9 @@ def render_plan(plan: Plan) -> str:
         f"total estimated duration: {format_duration(plan.estimated_duration)} (an estimate"
         + (f"; plus {unknown} step(s) of unknown length)" if unknown else ")")
     )
+    estimate = estimate_imaging(plan)
+    if estimate is not None:
+        lines += render_imaging(plan, estimate)
     for warning in plan.extras.get("warnings", []):
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from operando.plan import Plan, PlannedStep, SafetyLimits
 from operando.protocol.display import format_duration, format_si
 from operando.protocol.equilibrium import equilibrium_curve
 from operando.protocol.errors import add_lines, join_path
+from operando.protocol.imaging_plan import check_estimate, resolve_imaging
 from operando.protocol.model import Protocol
 from operando.protocol.steps import (
     CCCVStep,
@@ -73,10 +74,14 @@ class _Resolver:
         self.safety = self._safety()
         for position, step in enumerate(self.protocol.steps):
             self._step(step, f"steps[{position}]", 1.0, ())
-        if self.problems:
-            raise ProtocolError(
-                add_lines(self.problems, self.protocol._source_text), self.protocol.source_path
-            )
+        warnings: list[str] = []
+        imaging = self.protocol.imaging
+        imaging_plan, tracking = (
+            resolve_imaging(imaging, self.cell, self.safety, tuple(self.steps), self.problem, warnings)
+            if imaging is not None
+            else (None, None)
+        )
+        self._raise_problems()
         plan = Plan(
             name=self.protocol.name,
             cell=self.cell.summary(),
@@ -84,13 +89,28 @@ class _Resolver:
             steps=tuple(self.steps),
             source_text=self.protocol.source_text,
             source_path=self.protocol.source_path,
+            imaging=imaging_plan,
         )
+        if tracking is not None:
+            plan.extras["tracking"] = tracking
         if plan.estimated_duration > self.safety.max_duration:
-            plan.extras.setdefault("warnings", []).append(
+            warnings.insert(
+                0,
                 f"estimated duration {format_duration(plan.estimated_duration)} exceeds "
-                f"safety.duration_max {format_duration(self.safety.max_duration)}: the run would stop there"
+                f"safety.duration_max {format_duration(self.safety.max_duration)}: the run would stop there",
             )
+        if imaging is not None:
+            check_estimate(plan, imaging, self.problem, warnings)
+            self._raise_problems()
+        if warnings:
+            plan.extras["warnings"] = warnings
         return plan
+
+    def _raise_problems(self) -> None:
+        if self.problems:
+            raise ProtocolError(
+                add_lines(self.problems, self.protocol._source_text), self.protocol.source_path
+            )
 
     def problem(self, path: str, message: str, value: object = None) -> None:
         entry = (path, message, value)
