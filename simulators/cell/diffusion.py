@@ -28,7 +28,7 @@ def sphere_eigenvalues(count: int) -> list[float]:
 
 
 def residual_weight(eigenvalues: list[float]) -> float:
-    """1/10 minus the sum of 1/lambda_n^2 over the modes kept: the weight of the faster, quasi-static ones."""
+    """1/10 minus the sum of 1/lambda_n^2 over the modes kept: the weight of the faster, lumped ones."""
     return 0.1 - sum(1.0 / (x * x) for x in eigenvalues)
 
 

@@ -28,7 +28,7 @@ from operando.simulators.cell.parameters import CONTACT_REFERENCE_SOC, CellParam
 from operando.ocv import OcvCurve, curve_for
 
 _POTENTIOSTATIC_SUBSTEP = 10.0  # s
-# Per interval: mode decays, mode gains, their sum plus the quasi-static gain, R||C decay, R||C gain.
+# Per interval: mode decays, mode gains, their sum, R||C decay, R||C gain.
 _Constants = tuple[tuple[float, ...], tuple[float, ...], float, float, float]
 
 
@@ -59,13 +59,15 @@ class SimulatedCell:
         self._series = params.series_resistance
         self._charge_transfer = params.charge_transfer_resistance / rate
         self._rc_time = self._charge_transfer * params.double_layer_capacitance
-        eigenvalues = sphere_eigenvalues(params.diffusion_modes)
-        self._mode_rates = [x * x * self._diffusion / self._radius**2 for x in eigenvalues]
+        eigenvalues = sphere_eigenvalues(params.diffusion_modes + 1)
+        kept, first_omitted = eigenvalues[:-1], eigenvalues[-1]
+        self._mode_rates = [x * x * self._diffusion / self._radius**2 for x in kept]
         # Steady surface lead per ampere and per coulomb of connected capacity for each mode: 2 / (3 k_n).
         self._mode_gains = [2.0 / (3.0 * k) for k in self._mode_rates]
-        self._quasi_static_gain = (
-            2.0 * self._radius**2 / (3.0 * self._diffusion) * residual_weight(eigenvalues)
-        )
+        # The faster modes lumped into one, relaxing at the first omitted mode's rate with their summed steady
+        # lead: the steady lead stays exact, and the surface never jumps when the diffusivity changes.
+        self._mode_rates.append(first_omitted**2 * self._diffusion / self._radius**2)
+        self._mode_gains.append(2.0 * self._radius**2 / (3.0 * self._diffusion) * residual_weight(kept))
         self._step_cache: dict[float, _Constants] = {}
         self._slow_soc = params.slow_diffusion_soc
         self._lithiated_ratio = params.lithiated_diffusion_ratio
@@ -129,8 +131,7 @@ class SimulatedCell:
     @property
     def surface_soc(self) -> float:
         """SOC at the surface of the connected particles; leads their mean under current (solid diffusion)."""
-        quasi_static = self._quasi_static_gain / self._diffusion_factor
-        return self._soc + sum(self._modes) + quasi_static * self._intercalation / self._connected_capacity
+        return self._soc + sum(self._modes)
 
     @property
     def ocv(self) -> float:
@@ -224,7 +225,7 @@ class SimulatedCell:
             decays = tuple(math.exp(-k * factor * dt) for k in self._mode_rates)
             gains = tuple(g / factor * (1.0 - e) for g, e in zip(self._mode_gains, decays, strict=True))
             rc_decay = math.exp(-dt / self._rc_time)
-            cached = (decays, gains, sum(gains) + self._quasi_static_gain / factor, rc_decay,
+            cached = (decays, gains, sum(gains), rc_decay,
                       self._charge_transfer * (1.0 - rc_decay))
             if factor == 1.0:
                 if len(self._step_cache) > 256:

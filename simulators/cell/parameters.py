@@ -50,7 +50,7 @@ class CellParameters:
     current_noise: float = 0.5e-9  # A, standard deviation of the measured current
     temperature: float = REFERENCE_TEMPERATURE  # K
     activation_energy: float = 30e3  # J/mol, for diffusion, charge transfer and the electrolyte
-    diffusion_modes: int = 16  # eigenmodes of the sphere kept explicitly; faster ones are quasi-static
+    diffusion_modes: int = 16  # eigenmodes of the sphere kept explicitly; faster ones are lumped into one
     # Li diffusion slows in a nearly fully lithiated layered oxide: below slow_diffusion_soc (at the particle
     # surface) D falls smoothly to lithiated_diffusion_ratio x D at SOC 0. None: the material family's
     # (NMC622 0.01; LFP and glass 1, no slowing).
