@@ -128,6 +128,9 @@ class TelemetrySettings:
 
     @property
     def auth_required(self) -> bool:
+        """Whether every command must carry a listed user and password."""
+        if not self.commands:
+            return False
         if self.command_auth == "auto":
             return self.remote
         return self.command_auth == "required"
