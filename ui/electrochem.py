@@ -1,7 +1,8 @@
 """Live electrochemistry dock: E(t) and I(t) with a dashed marker at every frame (the thesis figure); Q(E).
 
-Redraws stay fast at millions of points: pyqtgraph draws only what is in view (clip to view) and at most a
-min/max pair per pixel column (peak downsampling), so a 3-day run costs what a screen width of points costs.
+Redraws stay fast at millions of points: zoomed out, the curves are drawn from a min/max envelope kept
+incrementally as points arrive (operando.ui.decimate); zoomed in, from the raw points in view; pyqtgraph then
+keeps at most a min/max pair per pixel column (peak downsampling) of what is in view (clip to view).
 Time is shown in hours; everything handed in or out is SI (s, V, A, C).
 """
 
@@ -12,17 +13,19 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from .decimate import Envelope
 from .records import RunRecord
 
 HOUR = 3600.0
 MAH = 3.6  # C
-MARKER_PEN = pg.mkPen((120, 120, 120), width=1, style=Qt.PenStyle.DashLine)
+MARKER_PEN = pg.mkPen((130, 130, 130), width=1)
 CURSOR_PEN = pg.mkPen((220, 60, 60), width=1.5)
-MAX_PARAMETRIC_POINTS = 50_000  # Q(E) is not monotonic in x, so it is thinned by stride instead
+MAX_PARAMETRIC_POINTS = 20_000  # Q(E) is not monotonic in x, so it is thinned by stride instead
+RAW_POINTS_PER_PIXEL = 8  # fewer raw points in view than this per pixel column: draw them, not the envelope
 
 
 def _fast_curve(plot: pg.PlotItem, colour: tuple[int, int, int]) -> pg.PlotDataItem:
-    curve = plot.plot(pen=pg.mkPen(colour, width=1.5))
+    curve = plot.plot(pen=pg.mkPen(colour, width=1))  # wider pens are drawn as segments: several times slower
     curve.setDownsampling(auto=True, method="peak")
     curve.setClipToView(True)
     curve.setSkipFiniteCheck(True)
@@ -30,25 +33,35 @@ def _fast_curve(plot: pg.PlotItem, colour: tuple[int, int, int]) -> pg.PlotDataI
 
 
 class FrameMarkers:
-    """Dashed vertical lines at frame times: one curve of line pairs, re-spanned when the y range changes."""
+    """Dashed vertical lines at frame times, drawn as short solid segments (Qt's own dashing of hundreds of
+    full-height lines costs more than the million-point curve): re-cut whenever the view changes."""
+
+    DASH_PX = 4  # on, then off, in screen pixels
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self._plot = plot
         self._x = np.empty(0)
-        self._curve = pg.PlotCurveItem(pen=MARKER_PEN, connect="pairs")
+        self._curve = pg.PlotCurveItem(pen=MARKER_PEN, connect="pairs", skipFiniteCheck=True)
         plot.addItem(self._curve, ignoreBounds=True)
-        plot.vb.sigYRangeChanged.connect(lambda *_: self._draw())
+        plot.vb.sigRangeChanged.connect(lambda *_: self._draw())
+        plot.vb.sigResized.connect(lambda *_: self._draw())
 
     def set_times(self, hours: np.ndarray) -> None:
         self._x = np.asarray(hours, dtype=float)
         self._draw()
 
     def _draw(self) -> None:
-        if not len(self._x):
+        (left, right), (low, high) = self._plot.vb.viewRange()
+        x = self._x[(self._x >= left) & (self._x <= right)]
+        pixel_height = self._plot.vb.viewPixelSize()[1]
+        if not len(x) or not pixel_height > 0 or not high > low:
             self._curve.setData([], [])
             return
-        low, high = self._plot.vb.viewRange()[1]
-        self._curve.setData(np.repeat(self._x, 2), np.tile([low, high], len(self._x)), connect="pairs")
+        dash = self.DASH_PX * pixel_height
+        starts = np.arange(low, high, 2 * dash)
+        ends = np.minimum(starts + dash, high)
+        segment_y = np.stack([starts, ends], axis=1).ravel()
+        self._curve.setData(np.repeat(x, len(segment_y)), np.tile(segment_y, len(x)), connect="pairs")
 
     def count(self) -> int:
         return len(self._x)
@@ -75,11 +88,15 @@ class ElectrochemView(QWidget):
         self.charge.setLabel("left", "Q (mAh)")
         self.charge.getAxis("left").enableAutoSIPrefix(False)
         self.current.setXLink(self.potential)
-        for plot in (self.potential, self.current, self.charge):
-            plot.showGrid(x=True, y=True, alpha=0.2)
         self.potential_curve = _fast_curve(self.potential, (20, 70, 160))
         self.current_curve = _fast_curve(self.current, (200, 90, 20))
-        self.charge_curve = self.charge.plot(pen=pg.mkPen((40, 140, 60), width=1.5))
+        self._series = {"E_we": self.potential_curve, "I": self.current_curve}
+        self._envelopes = {name: Envelope() for name in self._series}
+        self._modes: dict[str, str] = {}
+        self._hours = np.empty(0)
+        self._values: dict[str, np.ndarray] = {}
+        self.potential.vb.sigXRangeChanged.connect(lambda *_: self._draw_series())
+        self.charge_curve = self.charge.plot(pen=pg.mkPen((40, 140, 60), width=1))
         self.markers = [FrameMarkers(self.potential), FrameMarkers(self.current)]
         self.cursors = []
         for plot in (self.potential, self.current):
@@ -100,13 +117,37 @@ class ElectrochemView(QWidget):
             return
         self._shown = (len(run.points), frame_count)
         hours = run.points["t"] / HOUR
-        self.potential_curve.setData(hours, run.points["E_we"])
-        self.current_curve.setData(hours, run.points["I"])
+        self._hours = hours
+        for name, envelope in self._envelopes.items():
+            self._values[name] = run.points[name]
+            envelope.update(hours, self._values[name])
+        self._draw_series(force=True)
         stride = max(1, len(hours) // MAX_PARAMETRIC_POINTS)
         self.charge_curve.setData(run.points["E_we"][::stride], run.points["Q"][::stride] / MAH)
         frame_hours = run.frame_times() / HOUR
         for markers in self.markers:
             markers.set_times(frame_hours)
+
+    def _draw_series(self, force: bool = False) -> None:
+        """Envelope or raw points for E(t) and I(t), as the zoom needs; setData only when that changes."""
+        hours = self._hours
+        if not len(hours):
+            for curve in self._series.values():
+                curve.setData([], [])
+            return
+        left, right = self.potential.vb.viewRange()[0]
+        in_view = np.searchsorted(hours, right) - np.searchsorted(hours, left)
+        columns = max(1.0, self.potential.vb.width())
+        mode = "envelope" if in_view > RAW_POINTS_PER_PIXEL * columns else "raw"
+        for name, curve in self._series.items():
+            if not force and self._modes.get(name) == mode:
+                continue
+            self._modes[name] = mode
+            values = self._values[name]
+            if mode == "envelope":
+                curve.setData(*self._envelopes[name].curve(hours, values))
+            else:
+                curve.setData(hours, values)
 
     def set_cursor(self, t: float | None) -> None:
         """Mark time ``t`` s (the frame shown in the Images dock); None hides the mark."""

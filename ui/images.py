@@ -58,13 +58,12 @@ def contrast_levels(pixels: np.ndarray, low: float, high: float) -> list[tuple[f
 
 def load_frame_image(run: RunRecord, region: RegionRecord, row: int, low: float, high: float) -> FrameImage:
     """Worker-thread half of showing a frame: the file's pixels when readable, else the live thumbnail."""
-    index = int(region.frames["index"][row]) if not math.isnan(region.frames["index"][row]) else row
-    displacement = region.displacement_grids.get(index)
-    thumbnail = region.thumbnails.get(index)
+    displacement = region.displacement_grids.get(row)
+    thumbnail = region.thumbnails.get(row)
     pixels = None
     if run.path is not None:
         try:
-            pixels, from_file = read_frame(run.path, region.name, index)
+            pixels, from_file = read_frame(run.path, region.name, row)
             displacement = from_file if from_file is not None else displacement
         except (OSError, KeyError, IndexError):
             if thumbnail is None:
@@ -72,7 +71,7 @@ def load_frame_image(run: RunRecord, region: RegionRecord, row: int, low: float,
     from_thumbnail = pixels is None
     if pixels is None:
         if thumbnail is None:
-            raise LookupError(f"no pixels for frame {index} of region {region.name!r}")
+            raise LookupError(f"no pixels for frame {row} of region {region.name!r}")
         pixels = thumbnail if thumbnail.ndim == 3 else thumbnail[np.newaxis]
     pixel_size = region.frames["pixel_size"][row]
     if math.isnan(pixel_size):
@@ -109,7 +108,7 @@ def describe_frame(region: RegionRecord, row: int) -> str:
         parts.append(f"trigger: {region.triggers[row]}")
     drift_y, drift_x = value("drift_y"), value("drift_x")
     if not math.isnan(drift_x):
-        confidence = value("confidence")
+        confidence = value("drift_confidence")
         parts.append(f"drift (x, y) = ({drift_x * 1e9:.1f}, {drift_y * 1e9:.1f}) nm"
                      + (f", confidence {confidence:.2f}" if not math.isnan(confidence) else ""))
     return "   ".join(parts)

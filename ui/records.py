@@ -12,7 +12,8 @@ import numpy as np
 POINT_COLUMNS = ("t", "E_we", "I", "Q", "soc", "cycle", "step")
 # Per-frame columns the views use; a file or a message may carry more (kept) or fewer (NaN).
 FRAME_COLUMNS = ("index", "t_start", "t_mid", "t_end", "E_we", "I", "Q", "soc", "cycle", "step",
-                 "pixel_size", "frame_dose", "cumulative_dose", "drift_y", "drift_x", "confidence")
+                 "pixel_size", "frame_dose", "cumulative_dose", "drift_y", "drift_x", "drift_confidence",
+                 "drift_valid", "correction_x", "correction_y", "max_local_displacement")
 
 
 class Columns:
@@ -63,14 +64,16 @@ class RegionRecord:
     dose_budget: float | None = None  # e-/m^2 over the run
     frames: Columns = field(default_factory=lambda: Columns(FRAME_COLUMNS, 64))
     triggers: list[str] = field(default_factory=list)  # per frame: what fired it
-    thumbnails: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> uint8 (live mode)
-    displacement_grids: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> (2, gy, gx) m
+    thumbnails: dict[int, np.ndarray] = field(default_factory=dict)  # row -> uint8 (live mode)
+    displacement_grids: dict[int, np.ndarray] = field(default_factory=dict)  # row -> (2, gy, gx) m
 
     def add_frame(self, row: dict[str, Any]) -> None:
         drift = row.get("drift")
         columns = {name: row[name] for name in FRAME_COLUMNS if row.get(name) is not None}
-        if drift is not None and len(drift) == 2:
+        if drift is not None and len(drift) == 2:  # the engine's FrameAcquired carries (dy, dx) m
             columns["drift_y"], columns["drift_x"] = drift
+        if row.get("confidence") is not None:
+            columns.setdefault("drift_confidence", row["confidence"])
         columns.setdefault("index", len(self.frames))
         self.frames.extend({name: [value] for name, value in columns.items()})
         self.triggers.append(str(row.get("trigger", "")))

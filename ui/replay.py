@@ -17,23 +17,16 @@ from operando.storage import read_experiment
 
 from .records import POINT_COLUMNS, RegionRecord, RunRecord
 
-# Per-frame tables store drift and correction as (n, 2) pairs (dy, dx) or as separate columns.
-_PAIR_COLUMNS = {"drift": ("drift_y", "drift_x")}
-
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
 
 
-def _json_or_list(value: Any) -> list[Any]:
-    if isinstance(value, bytes | np.bytes_ | str):
-        text = _text(value)
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return list(parsed) if isinstance(parsed, list) else [parsed]
-    return [_text(item) for item in np.atleast_1d(value)]
+def _json_attr(group: h5py.Group, name: str, default: Any) -> Any:
+    try:
+        return json.loads(_text(group.attrs[name])) if name in group.attrs else default
+    except json.JSONDecodeError:
+        return default
 
 
 def _float(value: Any) -> float | None:
@@ -44,52 +37,33 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _region_columns(group: h5py.Group) -> tuple[dict[str, np.ndarray], int]:
-    """Every per-frame column of a region (1-D, or (n, 2) pairs split), cut to the frames dataset's length."""
-    datasets: dict[str, h5py.Dataset] = {}
-    group.visititems(lambda name, obj: datasets.setdefault(name.rsplit("/", 1)[-1], obj)
-                     if isinstance(obj, h5py.Dataset) else None)
-    for dataset in datasets.values():
-        dataset.refresh()
-    frames = datasets.get("frames")
-    table = {name: d for name, d in datasets.items() if name not in ("frames", "displacement")}
-    lengths = [d.shape[0] for d in table.values() if d.ndim >= 1]
-    if frames is not None:
-        lengths.append(frames.shape[0])
-    length = min(lengths, default=0)
-    columns: dict[str, np.ndarray] = {}
-    for name, dataset in table.items():
-        if dataset.ndim == 1:
-            columns[name] = dataset[:length]
-        elif dataset.ndim == 2 and dataset.shape[1] == 2 and name in _PAIR_COLUMNS:
-            pair = dataset[:length]
-            first, second = _PAIR_COLUMNS[name]
-            columns[first], columns[second] = pair[:, 0], pair[:, 1]
-    return columns, length
-
-
 def _read_region(name: str, group: h5py.Group) -> RegionRecord:
-    attrs = group.attrs
-    region = RegionRecord(name=name)
-    if "detectors" in attrs:
-        region.detectors = tuple(_json_or_list(attrs["detectors"]))
-    elif "frames" in group and "detectors" in group["frames"].attrs:
-        region.detectors = tuple(_json_or_list(group["frames"].attrs["detectors"]))
-    region.pixel_size = _float(attrs.get("pixel_size")) or math.nan
-    region.dose_budget = _float(attrs.get("dose_budget"))
+    """A region's settings and frame table (docs/data-format.md), cut to the frames fully written."""
+    columns = {key: dataset for key, dataset in group.items()
+               if isinstance(dataset, h5py.Dataset) and key not in ("frames", "displacement")}
+    for dataset in (*columns.values(), *(group[key] for key in ("frames", "displacement") if key in group)):
+        dataset.refresh()
+    lengths = [dataset.shape[0] for dataset in columns.values() if dataset.ndim == 1]
+    lengths += [group[key].shape[0] for key in ("frames", "displacement") if key in group]
+    length = min(lengths, default=0)
+    table = {key: dataset[:length] for key, dataset in columns.items() if dataset.ndim == 1}
+    table.setdefault("index", np.arange(length))
+    settings = _json_attr(group, "settings", {})
+    region = RegionRecord(name=name, detectors=tuple(_json_attr(group, "detectors", [])))
+    region.pixel_size = _float(settings.get("pixel_size")) or math.nan
+    region.dose_budget = _float(settings.get("dose_budget"))
     if "frames" in group:
         shape = group["frames"].shape
         region.frame_size = (int(shape[-1]), int(shape[-2]))
-        if not region.detectors:
+        if len(region.detectors) != shape[1]:
             region.detectors = tuple(f"detector {k}" for k in range(shape[1]))
-    columns, length = _region_columns(group)
-    numeric = {key: value for key, value in columns.items() if value.dtype.kind in "fiub"}
-    numeric.setdefault("index", np.arange(length))
-    region.frames.extend(numeric)
-    triggers = columns.get("trigger")
-    region.triggers = [_text(item) for item in triggers] if triggers is not None else [""] * length
-    if math.isnan(region.pixel_size) and length and "pixel_size" in numeric:
-        region.pixel_size = float(numeric["pixel_size"][-1])
+    region.frames.extend({key: values for key, values in table.items() if values.dtype.kind in "fiub"})
+    labels = _json_attr(group, "trigger_labels", [])
+    codes = table.get("trigger", np.zeros(0, int))
+    region.triggers = [labels[code] if 0 <= code < len(labels) else f"trigger {code}"
+                       for code in codes.tolist()]
+    if math.isnan(region.pixel_size) and length:
+        region.pixel_size = float(region.frames["pixel_size"][-1])
     return region
 
 
