@@ -357,7 +357,9 @@ def _draw_particles(
         scales = np.ones(len(centres))
         cracks = gaps = np.zeros(len(centres))
     else:
-        centres, scales = evolution.particle_centres(), evolution.radius_scale
+        # x, y are already mapped back through the block displacement (reference configuration), so the
+        # particles are drawn at their reference centres; moving them too would displace them twice.
+        centres, scales = scene.particle_centres, evolution.radius_scale
         cracks, gaps = evolution.crack_width, evolution.decohesion_gap
     corners = geometry.corners()
     margin = 3 * pixel + 2e-6
