@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -25,7 +26,7 @@ from .electrochem import ElectrochemView
 from .events import EventsView
 from .images import ImagesView
 from .protocol_editor import ProtocolEditor, StartRequest
-from .records import RunRecord
+from .records import RegionRecord, RunRecord
 from .replay import load_run
 from .workers import submit
 
@@ -42,7 +43,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("operando")
         self.resize(1500, 950)
         self.run = RunRecord()
-        self.engine: Any = None  # an operando.ui.live.EngineLink while attached
+        self.engine: Any = None  # the operando.ui.live.EngineLink followed
+        self.pending: Any = None  # a link waiting for its broker's answer
+        self._pending_record = RunRecord()
+        self.started: Any = None  # the engine process this window started, if any
         self.messages: list[str] = []  # every message shown, newest last (also for tests)
         self.message_box: QMessageBox | None = None
         self.protocol = ProtocolEditor()
@@ -139,9 +143,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.save_layout()
-        if self.engine is not None:
-            self.engine.close()  # detach only: the engine runs on without the GUI
-            self.engine = None
+        for link in (self.engine, self.pending):
+            if link is not None:
+                link.close()  # detach only: the engine runs on without the GUI
+        self.engine = self.pending = None
         self.timer.stop()
         super().closeEvent(event)
 
@@ -215,31 +220,118 @@ class MainWindow(QMainWindow):
             parts = broker.split()
             self.attach(parts[0], parts[1] if len(parts) > 1 else "simulated")
 
-    def attach(self, broker: str, rig: str, file: str | Path | None = None) -> None:
-        from operando.ui.live import EngineLink
+    def attach(self, broker: str, rig: str, file: str | Path | None = None,
+               regions: dict[str, RegionRecord] | None = None) -> None:
+        """Follow the engine of ``rig`` on ``broker``; the views switch to it once the broker answers, so a
+        broker that cannot be reached shows a message and changes nothing."""
+        from .live import EngineLink
 
-        if self.engine is not None:
-            self.engine.close()
-        self.run = RunRecord(name=rig, status="connecting", path=str(file) if file else None)
-        self.redraw(force=True)
-        self.set_state("connecting", broker)
-        self.where.setText(f"engine {rig} on {broker}")
-        self.engine = EngineLink(self, broker, rig)
-        self.engine.start()
+        try:
+            link = EngineLink(broker, rig, {name: len(r.detectors) for name, r in (regions or {}).items()})
+        except ValueError as exc:
+            self.show_message(f"cannot attach to {broker!r}: {exc}")
+            return
+        if self.pending is not None:
+            self.pending.close()
+        self.pending = link
+        self._pending_record = RunRecord(name=rig, status="connecting", path=str(file) if file else None,
+                                         regions=dict(regions or {}))
+        link.connection.connect(lambda status, detail: self._connection(link, status, detail))
+        link.received.connect(self._received)
+        link.replied.connect(self._replied)
+        self.statusBar().showMessage(f"connecting to {broker}...")
+        link.start()
+
+    def _connection(self, link: Any, status: str, detail: str) -> None:
+        if link is self.pending:
+            self.pending = None
+            if status != "online":
+                link.close()
+                self.show_message(f"cannot attach to the engine: {detail}. Nothing was changed.")
+                return
+            if self.engine is not None:
+                self.engine.close()
+            self.engine = link
+            self.run = self._pending_record
+            self.where.setText(f"engine {link.rig} on {link.broker}")
+            self.set_state("connecting", link.broker)
+            self.controls.set_regions(list(self.run.regions))
+            self.redraw(force=True)
+        elif link is self.engine:
+            self.set_state("offline" if status != "online" else self.controls.badge.state, detail)
+
+    def _received(self, message: Any) -> None:
+        """Apply one telemetry message to the record; views catch up at the next redraw."""
+        if self.sender() is not self.engine:
+            return
+        run, payload = self.run, message.payload
+        kind = message.kind
+        if kind == "state" and isinstance(payload, dict):
+            run.name = payload.get("experiment") or run.name
+            if payload.get("file") and run.path is None:
+                run.path = payload["file"]
+            for name, info in (payload.get("regions") or {}).items():
+                region = run.regions.setdefault(name, RegionRecord(name=name))
+                region.dose_budget = info.get("dose_budget") or region.dose_budget
+            run.status = str(payload.get("state", run.status))
+            self.set_state(run.status, str(payload.get("reason") or ""))
+            self.controls.set_regions(list(run.regions))
+            self.setWindowTitle(f"operando - {run.name} (live)")
+        elif kind == "status" and isinstance(payload, dict) and payload.get("status") == "offline":
+            self.set_state("offline", str(payload.get("reason") or ""))
+        elif kind == "electrochem" and isinstance(payload, dict):
+            run.points.extend({name: np.asarray([np.nan if v is None else v for v in values], float)
+                               for name, values in payload.items() if isinstance(values, list)})
+        elif kind == "frames" and isinstance(payload, dict) and message.region:
+            region = run.regions.setdefault(message.region, RegionRecord(name=message.region))
+            region.detectors = tuple(payload.get("detectors") or region.detectors)
+            if payload.get("pixel_size"):
+                region.pixel_size = float(payload["pixel_size"])
+            self.engine.detectors[message.region] = len(region.detectors)
+            region.add_frame({key: value for key, value in payload.items() if value is not None})
+        elif kind == "thumbnails" and isinstance(payload, np.ndarray) and message.region in run.regions:
+            region = run.regions[message.region]
+            if len(region.frames):
+                region.thumbnails[len(region.frames) - 1] = payload
+        elif kind == "events" and isinstance(payload, dict):
+            body = {key: value for key, value in payload.items() if key not in ("kind", "t")}
+            run.events.append((float(payload.get("t") or 0.0), str(payload.get("kind")), body))
+        else:
+            return
+        self.mark_changed()
+
+    def _replied(self, name: str, ok: bool, detail: str) -> None:
+        if ok:
+            self.statusBar().showMessage(f"{name}: {detail}", 10_000)
+        else:
+            self.show_message(f"The engine did not {name}: {detail}")
 
     def start(self, request: StartRequest) -> None:
         """Start an engine process for the protocol, then attach to it."""
-        from operando.ui.live import start_engine
+        from .live import start_engine
 
         try:
             started = start_engine(request)
         except (OSError, ValueError) as exc:
             self.show_message(f"Nothing was started: {exc}")
             return
-        self.attach(started.broker, started.rig, started.file)
+        self.started = started
+        plan = self.protocol.result.plan if self.protocol.result is not None else None
+        self.attach(started.broker, started.rig, started.file, regions_of(plan))
 
     def send_command(self, name: str, arguments: dict) -> None:
         if self.engine is None:
             self.show_message(f"cannot {name}: no engine attached (this is a replay or nothing runs)")
             return
         self.engine.send(name, arguments)
+
+
+def regions_of(plan: Any) -> dict[str, RegionRecord]:
+    """Empty region records from a plan's imaging (frame size, pixel size, detectors, budget), if any."""
+    regions: dict[str, RegionRecord] = {}
+    imaging = getattr(plan, "imaging", None)
+    for region in getattr(imaging, "regions", ()):
+        regions[region.name] = RegionRecord(name=region.name, detectors=tuple(region.detectors),
+                                            pixel_size=region.pixel_size, frame_size=tuple(region.frame_size),
+                                            dose_budget=region.dose_budget)
+    return regions
