@@ -1,12 +1,15 @@
-"""Short constructors for protocols written in Python: ``cccv("C/60", to="4.3 V vs Li", hold={...})``.
+"""Short constructors for protocols written in Python: ``cccv("C/60", to="4.3 V vs Li", hold={...})``,
+``region("wide", ..., triggers=[every("2 h"), step_end("charge")])``.
 
 Each returns the same validated step model a TOML table gives; invalid input raises ProtocolError.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from operando.protocol.imaging_model import Imaging, RegionSpec, TriggerSpec
 from operando.protocol.steps import (
     CCCVStep,
     ConstantCurrentStep,
@@ -120,3 +123,95 @@ def gitt(current: str, pulse: str, rest: str, until_voltage: str, **analysis: An
 def loop(repeat: int, *steps: Any, current_scale: float = 1.0, name: str | None = None) -> LoopStep:
     """Repeat ``steps`` ``repeat`` times; currents are multiplied by ``current_scale`` once more each pass."""
     return LoopStep(**_drop_none(repeat=repeat, steps=list(steps), current_scale=current_scale, name=name))
+
+
+# -- imaging ------------------------------------------------------------------------------------------------
+
+
+def every(interval: str) -> TriggerSpec:
+    """Image at the start of the run and every ``interval`` ("2 h") after it."""
+    return TriggerSpec(every=interval)
+
+
+def soc_step(step: str | float) -> TriggerSpec:
+    """Image each time the state of charge reaches (or falls below) a multiple of ``step`` ("5 %")."""
+    return TriggerSpec(soc_step=step)
+
+
+def charge_step(charge: str) -> TriggerSpec:
+    """Image each time another ``charge`` ("0.1 mAh") has passed, in either direction."""
+    return TriggerSpec(charge_step=charge)
+
+
+def voltage_crossing(voltage: str, direction: str = "either") -> TriggerSpec:
+    """Image when E_we crosses ``voltage`` ("4.2 V vs Li") "rising", "falling" or "either" way."""
+    return TriggerSpec(voltage=voltage, direction=direction)
+
+
+def step_start(step: str | None = None) -> TriggerSpec:
+    """Image when a step called ``step`` (a name or technique label) starts; None: every step."""
+    return TriggerSpec(step_start=True if step is None else step)
+
+
+def step_end(step: str | None = None) -> TriggerSpec:
+    """Image when a step called ``step`` (a name or technique label) ends; None: every step."""
+    return TriggerSpec(step_end=True if step is None else step)
+
+
+def manual() -> TriggerSpec:
+    """Image when someone asks (GUI, MQTT command, script)."""
+    return TriggerSpec(manual=True)
+
+
+def region(
+    name: str,
+    *,
+    frame_size: str | tuple[int, int],
+    detectors: Sequence[str],
+    accelerating_voltage: str,
+    probe_current: str,
+    triggers: Sequence[TriggerSpec | dict[str, Any]],
+    pixel_size: str | None = None,
+    field_of_view: str | None = None,
+    dwell: str | None = None,
+    scan_rate: int | None = None,
+    stage_position: str | dict[str, str] | None = None,
+    tilt_correction: str | None = None,
+    scan_rotation: str | None = None,
+    min_interval: str | None = None,
+    dose_budget: str | None = None,
+    on_budget_exceeded: str | None = None,
+    settle_time: str | None = None,
+    tracking: bool | dict[str, Any] | None = None,
+) -> RegionSpec:
+    """A region of interest, as a ``[[imaging.regions]]`` table: pixel_size or field_of_view, dwell or
+    scan_rate; ``tracking`` True/False or a table of tracking settings."""
+    if isinstance(tracking, bool):
+        tracking = {"enabled": tracking}
+    return RegionSpec(
+        **_drop_none(
+            name=name,
+            frame_size=frame_size,
+            detectors=list(detectors),
+            accelerating_voltage=accelerating_voltage,
+            probe_current=probe_current,
+            triggers=list(triggers),
+            pixel_size=pixel_size,
+            field_of_view=field_of_view,
+            dwell=dwell,
+            scan_rate=scan_rate,
+            stage_position=stage_position,
+            tilt_correction=tilt_correction,
+            scan_rotation=scan_rotation,
+            min_interval=min_interval,
+            dose_budget=dose_budget,
+            on_budget_exceeded=on_budget_exceeded,
+            settle_time=settle_time,
+            tracking=tracking,
+        )
+    )
+
+
+def imaging(*regions: RegionSpec | dict[str, Any], max_probe_current: str | None = None) -> Imaging:
+    """The ``[imaging]`` section: its regions, and the probe-current ceiling (default 2 nA) they keep."""
+    return Imaging(**_drop_none(regions=list(regions), max_probe_current=max_probe_current))

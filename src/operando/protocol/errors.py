@@ -59,10 +59,10 @@ def _clean_location(location: tuple[Any, ...]) -> list[Any]:
 
 def _known_fields() -> set[str]:
     from operando.cells import Cell
-    from operando.protocol import imaging, model, steps
+    from operando.protocol import imaging_model, model, steps
 
     names: set[str] = set(Cell.model_fields)
-    for module in (steps, model, imaging):
+    for module in (steps, model, imaging_model):
         for value in vars(module).values():
             if isinstance(value, type) and hasattr(value, "model_fields"):
                 names.update(value.model_fields)

@@ -112,7 +112,7 @@ class StageSpec(Model):
             value = getattr(self, axis)
             if abs(value) > MAX_STAGE_TRAVEL:
                 problems.append(
-                    (axis, f"{value * 1e3:.4g} mm is beyond any SEM stage's travel (did you mean mm?)", None)
+                    (axis, f"{value:.4g} m is beyond any SEM stage's travel (did you mean mm?)", None)
                 )
         if abs(self.tilt) > math.pi / 2:
             problems.append(
@@ -328,17 +328,16 @@ class Imaging(Model):
     max_probe_current: PositiveCurrent = OPERANDO_PROBE_CURRENT  # type: ignore[valid-type]
     regions: list[RegionSpec] = Field(min_length=1)
 
+    @field_validator("max_probe_current")
+    @classmethod
+    def _possible(cls, value: float) -> float:
+        if value > MAX_PROBE_CURRENT:
+            raise ValueError(f"{value * 1e9:.4g} nA: no SEM column delivers above 100 nA")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Imaging:
         problems: list[tuple[str, str, object]] = []
-        if self.max_probe_current > MAX_PROBE_CURRENT:
-            problems.append(
-                (
-                    "max_probe_current",
-                    f"{self.max_probe_current * 1e9:.4g} nA: no SEM column delivers above 100 nA",
-                    None,
-                )
-            )
         seen: set[str] = set()
         for position, region in enumerate(self.regions):
             if region.name in seen:

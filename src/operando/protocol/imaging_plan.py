@@ -25,7 +25,7 @@ from operando.plan import (
 )
 from operando.protocol.display import describe_trigger, format_duration
 from operando.protocol.estimates import estimate_imaging
-from operando.protocol.imaging import (
+from operando.protocol.imaging_model import (
     OPERANDO_VOLTAGE,
     Imaging,
     RegionSpec,
@@ -212,7 +212,8 @@ def _warn(region: RegionOfInterest, spec: RegionSpec, path: str, warnings: list[
 
 def tracking_settings(spec: TrackingSpec) -> dict[str, Any]:
     """The region's drift-tracking settings as plain values (SI), the keys of operando.drift's settings."""
-    return {key: value for key, value in spec.model_dump().items() if value is not None}
+    values = {name: getattr(spec, name) for name in type(spec).model_fields}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def check_estimate(plan: Plan, spec: Imaging, problem: Problem, warnings: list[str]) -> None:

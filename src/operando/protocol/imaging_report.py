@@ -15,7 +15,7 @@ from operando.protocol.display import (
     format_si,
 )
 from operando.protocol.estimates import ImagingEstimate, RegionEstimate
-from operando.protocol.imaging import dwell_of, nearest_scan_rate
+from operando.protocol.imaging_model import dwell_of, nearest_scan_rate
 
 
 def _degrees(radians: float) -> str:

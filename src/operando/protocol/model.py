@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr, ValidationError
 from operando.cells import Cell, CurrentValue, PotentialValue
 from operando.errors import ProtocolError
 from operando.protocol.errors import problems_from_validation
-from operando.protocol.imaging import Imaging
+from operando.protocol.imaging_model import Imaging
 from operando.protocol.steps import AnyStep, Duration, Model
 
 
