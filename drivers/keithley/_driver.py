@@ -112,6 +112,9 @@ class Keithley2450:
         try:
             await self._call(self._link.open)
             identity = str(await self._call(self._link.query, "*IDN?"))
+            if not identity:
+                raise KeithleyError(f"{self.resource}: an empty answer to *IDN?: nothing at this address "
+                                    "speaks SCPI; check the resource name in the rig file")
             parts = [part.strip() for part in identity.split(",")]
             model = parts[1] if len(parts) > 1 else ""
             if len(parts) < 4 or "KEITHLEY" not in parts[0].upper() or not any(m in model for m in MODELS):
@@ -224,6 +227,12 @@ class Keithley2450:
         if point is not None:
             self._points.append(point)
         self._check_compliance(run, sample)
+        overdue = asyncio.get_running_loop().time() - self._started_at - run.duration
+        if not run.finished and overdue > max(1.0, 2 * self._interval(run)):
+            # The instrument's relative time has not reached the end while the host's clock is well past it.
+            run.end(f"duration {run.duration:g} s on the host clock (the instrument's time stamps lag)")
+            log.warning("%s: ended %s on the host clock: the instrument's REL time lags by %.3g s",
+                        self.resource, type(run.technique).__name__, overdue)
         if run.finished:
             await self._send([":OUTP OFF"], "turning the output off")
             self._output_on = False
