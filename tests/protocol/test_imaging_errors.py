@@ -253,3 +253,10 @@ def test_manual_false_is_no_trigger() -> None:
         refused(wide('{ every = "2 h" }', "{ manual = false }")), "imaging.regions[0].triggers[0].manual"
     )
     assert "false is no trigger" in message
+
+
+def test_negative_waits() -> None:
+    text = wide("triggers", 'min_interval = "-5 min"\nsettle_time = "-1 s"\ntriggers')
+    error = refused(text)
+    assert "must not be negative, got -300 s" in problem_at(error, "imaging.regions[0].min_interval")
+    assert "must not be negative, got -1 s" in problem_at(error, "imaging.regions[0].settle_time")

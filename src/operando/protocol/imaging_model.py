@@ -18,8 +18,8 @@ from operando.errors import ProtocolError
 from operando.protocol.steps import Model
 from operando.units import quantity_type
 
-# SmartSEM's frame stores (DP_IMAGE_STORE), the sizes a Zeiss SEM can scan (drivers/zeiss/config.py). Index 5
-# (5120 x 3840) is left out, as in the driver: the Crossbeam does not offer it.
+# SmartSEM's frame stores (DP_IMAGE_STORE), the sizes a Zeiss SEM can scan; the same table as the Zeiss
+# driver's (drivers/zeiss/config.py), which leaves out index 5 (5120 x 3840) as unreliable.
 FRAME_STORES: tuple[tuple[int, int], ...] = (
     (512, 384), (1024, 768), (2048, 1536), (3072, 2304), (4096, 3072), (6144, 4608), (8192, 6144),
     (12288, 9216), (16384, 12288), (24576, 18432), (32768, 24576),
@@ -232,6 +232,13 @@ class RegionSpec(Model):
     on_budget_exceeded: Literal["skip", "stop_region"] = "skip"
     settle_time: NonNegativeDuration = 0.5  # type: ignore[valid-type]
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+
+    @field_validator("min_interval", "settle_time")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value:g} s")
+        return value
 
     @field_validator("name")
     @classmethod
