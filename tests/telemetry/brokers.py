@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -45,8 +46,11 @@ class Mosquitto:
         self.process: subprocess.Popen[bytes] | None = None
         self.config = folder / f"mosquitto-{self.port}.conf"
         self.log = folder / f"mosquitto-{self.port}.log"
+        self.errors = folder / f"mosquitto-{self.port}.err"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log}",
                  "log_type all"]
+        if os.geteuid() == 0:  # else mosquitto drops to user 'mosquitto', who cannot read the test's folder
+            lines.append("user root")
         if self.users:
             passwords = folder / "broker.passwd"
             passwords.write_text("".join(f"{user}:{password}\n" for user, password in self.users.items()))
@@ -57,14 +61,15 @@ class Mosquitto:
         self.config.write_text("\n".join(lines) + "\n")
 
     def start(self) -> Mosquitto:
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+        with open(self.errors, "ab") as errors:
+            self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                            stderr=errors)
         wait_until(self._listening, 10, f"mosquitto on port {self.port}")
         return self
 
     def _listening(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+            raise RuntimeError(f"mosquitto exited: {self.errors.read_text()}")
         with socket.socket() as probe:
             return probe.connect_ex(("127.0.0.1", self.port)) == 0
 

@@ -58,9 +58,12 @@ def settings_from_args(args: argparse.Namespace, default_rig: str) -> TelemetryS
     if args.command_users is not None:
         PasswordFile(args.command_users)  # a broken users file is refused now, before anything moves
     try:
-        return TelemetrySettings(
+        settings = TelemetrySettings(
             broker=broker, rig=args.rig_name or default_rig, electrochem_interval=interval,
             commands=args.commands, command_users=args.command_users, command_auth=args.command_auth,
-            embedded_port=args.embedded_port).checked()
-    except ValueError as exc:
+            embedded_port=args.embedded_port)
+    except TelemetryConfigError:
+        raise
+    except ValueError as exc:  # the rig name (the only check that is not a TelemetryConfigError)
         raise TelemetryConfigError(f"--rig-name: {exc}") from None
+    return settings.checked()
