@@ -10,6 +10,7 @@ from operando.cells import Cell, CurrentValue, PotentialValue
 from operando.errors import ProtocolError
 from operando.protocol.errors import problems_from_validation
 from operando.protocol.imaging_model import Imaging
+from operando.protocol.sensor_limits import SensorLimitSpec
 from operando.protocol.steps import AnyStep, Duration, Model
 
 
@@ -21,6 +22,7 @@ class Safety(Model):
     current_max: CurrentValue  # magnitude; a C-rate is allowed ("2C")
     duration_max: Duration  # type: ignore[valid-type]
     safe_state: Literal["open_circuit"] = "open_circuit"
+    sensors: dict[str, SensorLimitSpec] = Field(default_factory=dict)  # limits on the rig's cell sensors
 
 
 class Protocol(Model):

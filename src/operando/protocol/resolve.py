@@ -15,6 +15,7 @@ from operando.protocol.equilibrium import equilibrium_curve
 from operando.protocol.errors import add_lines, join_path
 from operando.protocol.imaging_plan import check_estimate, resolve_imaging
 from operando.protocol.model import Protocol
+from operando.protocol.sensor_limits import SENSOR_LIMITS, resolve_sensor_limits
 from operando.protocol.steps import (
     CCCVStep,
     ConstantCurrentStep,
@@ -93,6 +94,8 @@ class _Resolver:
         )
         if tracking is not None:
             plan.extras["tracking"] = tracking
+        if self.protocol.safety.sensors:
+            plan.extras[SENSOR_LIMITS] = resolve_sensor_limits(self.protocol.safety.sensors)
         if plan.estimated_duration > self.safety.max_duration:
             warnings.insert(
                 0,
