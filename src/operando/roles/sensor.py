@@ -48,13 +48,14 @@ class Sensor(Protocol):
 class SensorLimit:
     """Bounds on one sensor's readings (SI): below ``minimum`` or above ``maximum``, or further than ``drift``
     (absolute, SI) from the first reading of the run. ``action`` "stop" ends the run safely, "warn" records a
-    warning once per excursion and carries on."""
+    warning once per excursion and carries on. ``quantity`` lets a rig check its sensor measures that."""
 
     sensor: str
     minimum: float | None = None
     maximum: float | None = None
     drift: float | None = None
     action: Literal["stop", "warn"] = "stop"
+    quantity: str = ""  # what the bounds are ("temperature", "pressure"); "" when not said
 
     def __post_init__(self) -> None:
         if self.minimum is None and self.maximum is None and self.drift is None:
