@@ -9,7 +9,7 @@ from operando.cli import main
 from operando.ocv import curve_for
 from operando.protocol import estimate_imaging, load_protocol, loads_protocol, resolve
 from operando.protocol.estimates import ImagingEstimate
-from tests.protocol.imaging_cases import WIDE, protocol
+from tests.protocol.imaging_cases import LCO_VS_LI, WIDE, protocol
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "thesis_nmc622.toml"
 HOUR = 3600.0
@@ -242,3 +242,28 @@ def test_the_thesis_plan_in_figures() -> None:
     # 12 levels on charge, 12 on discharge, the end of the hold
     assert particle.frames == 25
     assert particle.total_dose < particle.dose_budget
+
+
+def test_voltage_crossings_along_a_cyclic_voltammetry_sweep() -> None:
+    # 3.5 -> 4.0 -> 3.0 -> 3.5 V at 1 mV/s: legs of 500, 1000 and 500 s. 3.75 V is passed rising at 250 s and
+    # falling at 500 + 250 s. A sweep's voltages are known without an OCV curve (LCO has none).
+    steps = """
+[[steps]]
+technique = "cyclic_voltammetry"
+start = "3.5 V"
+vertices = ["4.0 V", "3.0 V"]
+scan_rate = "1 mV/s"
+"""
+    text = protocol(steps=steps, regions=triggers('{ voltage = "3.75 V" }'), cell=LCO_VS_LI)
+    (wide,) = estimate(text).regions
+    assert wide.frame_times == pytest.approx([t + SETTLE + FRAME_TIME / 2 for t in (250.0, 750.0)])
+
+
+def test_voltage_triggers_are_not_estimated_without_a_reference_curve() -> None:
+    # LCO has no reference OCV: a charge to 4.2 V takes the whole capacity (10 h at C/10), voltage unknown
+    steps = '[[steps]]\ntechnique = "constant_current"\ncurrent = "C/10"\nuntil.voltage = "4.2 V"\n'
+    text = protocol(
+        steps=steps, regions=triggers('{ voltage = "4.0 V" }', '{ every = "30 min" }'), cell=LCO_VS_LI
+    )
+    (wide,) = estimate(text).regions
+    assert wide.fired == (None, 20)

@@ -39,7 +39,7 @@ class Trajectory:
     throughput: np.ndarray
     voltage: np.ndarray
     boundaries: tuple[Boundary, ...]
-    voltage_known: bool  # False: the material has no reference OCV, so only holds and sweeps have voltages
+    voltage_known: bool  # False: somewhere it cannot be estimated (no reference OCV for the material)
 
     @property
     def duration(self) -> float:
@@ -98,9 +98,9 @@ def estimate_trajectory(plan: Plan) -> Trajectory:
     capacity = plan.cell.capacity
     curve = equilibrium_curve(plan.cell)
     t = charge = throughput = 0.0
-    soc_now = plan.cell.initial_soc if capacity else math.nan
-    first_voltage = curve.voltage(soc_now) if curve is not None and capacity else math.nan
-    rows: list[tuple[float, float, float, float, float]] = [(0.0, soc_now, 0.0, 0.0, first_voltage)]
+    # The course starts with the first step: the engine sees no point before it (a CV's jump from the open
+    # circuit to its start potential is no crossing).
+    rows: list[tuple[float, float, float, float, float]] = []
     boundaries: list[Boundary] = []
     for step in plan.steps:
         if not _runs(step):
@@ -130,6 +130,9 @@ def estimate_trajectory(plan: Plan) -> Trajectory:
         charge += passed
         throughput += abs(passed)
         boundaries.append(Boundary(t, "step_end", step))
+    if not rows:
+        soc = plan.cell.initial_soc if capacity else math.nan
+        rows.append((0.0, soc, 0.0, 0.0, curve.voltage(soc) if curve is not None and capacity else math.nan))
     columns = np.array(rows, dtype=float).T
     return Trajectory(
         t=columns[0],
@@ -138,5 +141,5 @@ def estimate_trajectory(plan: Plan) -> Trajectory:
         throughput=columns[3],
         voltage=columns[4],
         boundaries=tuple(boundaries),
-        voltage_known=curve is not None,
+        voltage_known=bool(np.isfinite(columns[4]).all()),
     )
