@@ -31,6 +31,7 @@ from .replay import load_run
 from .workers import submit
 
 REDRAW_MS = 250
+FINAL_STATES = ("completed", "aborted", "failed")
 LAYOUT_VERSION = 1
 
 
@@ -236,13 +237,15 @@ class MainWindow(QMainWindow):
         self.pending = link
         self._pending_record = RunRecord(name=rig, status="connecting", path=str(file) if file else None,
                                          regions=dict(regions or {}))
-        link.connection.connect(lambda status, detail: self._connection(link, status, detail))
+        # bound methods of this window: Qt queues them to the GUI thread (a lambda would run on the link's)
+        link.connection.connect(self._connection)
         link.received.connect(self._received)
         link.replied.connect(self._replied)
         self.statusBar().showMessage(f"connecting to {broker}...")
         link.start()
 
-    def _connection(self, link: Any, status: str, detail: str) -> None:
+    def _connection(self, status: str, detail: str) -> None:
+        link = self.sender()
         if link is self.pending:
             self.pending = None
             if status != "online":
@@ -278,7 +281,11 @@ class MainWindow(QMainWindow):
             self.controls.set_regions(list(run.regions))
             self.setWindowTitle(f"operando - {run.name} (live)")
         elif kind == "status" and isinstance(payload, dict) and payload.get("status") == "offline":
-            self.set_state("offline", str(payload.get("reason") or ""))
+            reason = str(payload.get("reason") or "")
+            if run.status in FINAL_STATES:  # the run ended and its engine with it: keep how it ended
+                self.set_state(run.status, reason)
+            else:
+                self.set_state("offline", reason)
         elif kind == "electrochem" and isinstance(payload, dict):
             run.points.extend({name: np.asarray([np.nan if v is None else v for v in values], float)
                                for name, values in payload.items() if isinstance(values, list)})
