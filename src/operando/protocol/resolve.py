@@ -328,7 +328,7 @@ class _Resolver:
                     until.soc,
                 )
             stops.append(Limit("soc", sign, until.soc, action))
-        estimate, basis = self._estimate_galvanostatic(current, until, voltage if until.voltage else None)
+        estimate, basis = self._estimate_galvanostatic(current, until, voltage)
         return duration, tuple(limits), tuple(stops), estimate, basis
 
     def _estimate_galvanostatic(
