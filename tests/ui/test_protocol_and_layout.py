@@ -14,7 +14,8 @@ from PySide6.QtCore import QSettings
 
 def _validated(qtbot, window) -> None:  # noqa: ANN001
     window.protocol.validate_now()
-    qtbot.waitUntil(lambda: wait_idle(100) and window.protocol.verdict.text() != "checking...", timeout=10_000)
+    qtbot.waitUntil(lambda: wait_idle(100) and window.protocol.verdict.text() != "checking...",
+                    timeout=10_000)
     qtbot.wait(50)
 
 
