@@ -32,11 +32,13 @@ from operando.engine.events import (
 )
 from operando.engine.file_sink import StorageSink
 from operando.engine.recorder import Recorder, StepRecord
+from operando.engine.sensors import SensorPoller, sensor_limits
 from operando.engine.stops import StopReason, first_stop, first_violation
 from operando.errors import InstrumentError, OperandoError, SafetyTrip
 from operando.instrument_thread import InstrumentThread
 from operando.plan import Plan, PlannedStep
-from operando.roles.potentiostat import Potentiostat, Readout
+from operando.roles.potentiostat import InstrumentInfo, Potentiostat, Readout
+from operando.roles.sensor import Sensor
 from operando.storage import ExperimentFile, FileWriter, technique_labels
 from operando.techniques import Impedance
 from operando.timeline import Timeline
@@ -80,7 +82,8 @@ class Experiment:
     def __init__(self, plan: Plan, potentiostat: Potentiostat, out_path: str | Path, *,
                  poll_interval: float = 1.0, rig_config: Mapping[str, Any] | None = None,
                  instrument_name: str = "potentiostat", flush_interval: float = 1.0,
-                 safe_state_timeout: float = 30.0) -> None:
+                 safe_state_timeout: float = 30.0, sensors: Mapping[str, Sensor] | None = None,
+                 sensor_intervals: Mapping[str, float] | None = None) -> None:
         if not (poll_interval > 0 and math.isfinite(poll_interval)):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if not plan.steps:
@@ -94,6 +97,10 @@ class Experiment:
         self.flush_interval = flush_interval
         self.safe_state_timeout = safe_state_timeout
         self.bus = EventBus()
+        # Cell sensors (operando.engine.sensors): polled beside the protocol, limits from [safety.sensors].
+        self.sensors = (SensorPoller(sensors or {}, intervals=sensor_intervals,
+                                     limits=sensor_limits(plan))
+                        if sensors or sensor_limits(plan) else None)
         self.state = ExperimentState.IDLE
         self.timeline: Timeline | None = None
         self.recorder = Recorder(plan.cell)
@@ -131,12 +138,13 @@ class Experiment:
         file_thread = InstrumentThread("file")
         try:
             info = await self.potentiostat.connect()
+            instruments = {self.instrument_name: info, **await self._connect_sensors()}
             self.timeline = Timeline()
             try:
                 file = await file_thread.call(
                     ExperimentFile.create, self.out_path, plan=self.plan,
-                    instruments={self.instrument_name: info}, start_utc=self.timeline.start_utc,
-                    rig_config=self.rig_config)
+                    instruments=instruments, start_utc=self.timeline.start_utc,
+                    rig_config=self.rig_config, sections=self._sections())
             except BaseException:
                 await self._safe_state()
                 await self._disconnect()
@@ -176,8 +184,10 @@ class Experiment:
                 pump = group.create_task(self._pump(), name="data pump")
                 watchdog = group.create_task(self._watch_duration(), name="duration watchdog")
                 listener = group.create_task(self._listen_for_abort(), name="abort listener")
+                polling = ([group.create_task(self._poll_sensors(), name="sensors")]
+                           if self.sensors is not None else [])
                 await self._execute()
-                for task in (pump, watchdog, listener):
+                for task in (pump, watchdog, listener, *polling):
                     task.cancel()
         except asyncio.CancelledError as cancelled:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
@@ -339,7 +349,28 @@ class Experiment:
         await self._disconnect()
         await self.bus.close()
 
+    async def _connect_sensors(self) -> dict[str, InstrumentInfo]:
+        """Connect the cell sensors; one failing leaves every instrument safe and disconnected."""
+        if self.sensors is None:
+            return {}
+        try:
+            return await self.sensors.connect()
+        except BaseException:
+            await self._safe_state()
+            await self._disconnect()
+            raise
+
+    def _sections(self) -> tuple[Any, ...]:
+        return (self.sensors.section,) if self.sensors is not None else ()
+
+    async def _poll_sensors(self) -> None:
+        assert self.sensors is not None
+        loop_offset = asyncio.get_running_loop().time() - self._now()
+        await self.sensors.run(self._publish, self._now, loop_offset)
+
     async def _disconnect(self) -> None:
+        if self.sensors is not None:
+            await self.sensors.disconnect()
         try:
             await self.potentiostat.disconnect()
         except Exception as exc:  # noqa: BLE001 - already safe; a failed goodbye is only worth a line

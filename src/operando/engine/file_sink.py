@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from operando.engine.bus import Subscription
 from operando.engine.events import Event, ImpedanceRecorded, PointsRecorded
+from operando.engine.sensors import SensorRead
 from operando.storage import FileWriter
 
 
@@ -47,6 +48,8 @@ class StorageSink:
         if isinstance(event, PointsRecorded):
             self.writer.submit("points", event.points.columns())
             self.points_written += len(event.points)
+        elif isinstance(event, SensorRead):
+            self.writer.submit("table", event.table_rows())
         elif isinstance(event, ImpedanceRecorded):
             self.writer.submit("impedance", event.impedance.columns())
         else:

@@ -20,7 +20,7 @@ from operando.plan import Plan
 from operando.roles.potentiostat import InstrumentInfo
 from operando.storage._events import encode_payload, to_json
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
-from operando.storage._table import Table
+from operando.storage._table import Column, Table
 
 FORMAT_VERSION = "1"
 _STR = h5py.string_dtype("utf-8")
@@ -74,6 +74,7 @@ class ExperimentFile:
         self.electrochem = Table(self.entry["electrochem"], ELECTROCHEM)
         self.impedance = Table(self.entry["impedance"], IMPEDANCE)
         self.events = Table(self.entry["events"], EVENTS)
+        self._tables: dict[str, Table] = {}  # tables of sections (sensors), opened on first append
 
     @classmethod
     def create(cls, path: str | Path, *, plan: Plan, instruments: Mapping[str, InstrumentInfo],
@@ -129,6 +130,17 @@ class ExperimentFile:
             file.close()
             raise
         return opened
+
+    def append_table(self, path: str, columns: Mapping[str, np.ndarray]) -> None:
+        """Append rows to a table a section created under /entry (e.g. ``sensors/<name>``)."""
+        tables = self._tables
+        if path not in tables:
+            if path not in self.entry:
+                raise KeyError(f"no table /entry/{path} in this file (it was created without it)")
+            group = self.entry[path]
+            tables[path] = Table(group, [Column(name, str(group[name].dtype), "", "")
+                                         for name in columns])
+        tables[path].append(columns)
 
     def append_points(self, columns: Mapping[str, np.ndarray]) -> None:
         self.electrochem.append(columns)

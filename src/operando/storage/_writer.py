@@ -84,6 +84,8 @@ class FileWriter:
                 self.file.append_impedance(_concatenate(run))
             elif kind == "events":
                 self.file.append_events([row for rows in run for row in rows])
+            elif kind == "table":
+                self.file.append_table(**data)
             elif kind == "status":
                 self.file.set_status(**data)
             else:
