@@ -9,7 +9,7 @@ import pytest
 from operando.cli import main
 from operando.service import start_engine
 from operando.storage.reader import read_experiment
-from tests.telemetry.brokers import Listener, Mosquitto
+from tests.telemetry.brokers import Listener, Mosquitto, wait_until
 from tests.telemetry.conftest import needs_mosquitto
 from tests.telemetry.engines import SHORT
 from tests.telemetry.schemas import validate
@@ -24,6 +24,8 @@ def test_run_on_a_rig_file_publishes_under_the_rigs_name(mosquitto: Mosquitto, t
     try:
         code = main(["run", str(SHORT), "--rig", str(RIG), "--out", str(out), "--speed", "20000",
                      "--broker", mosquitto.url])
+        goodbye = lambda: [m for m in listener.on("/status") if m.json()["status"] == "offline"]  # noqa: E731
+        wait_until(goodbye, 10, "the engine's goodbye")  # sent last, after the final state
     finally:
         listener.stop()
     assert code == 0

@@ -42,6 +42,22 @@ def free_port(host: str = HOST) -> int:
         return probe.getsockname()[1]
 
 
+def _broker_class() -> type:
+    """amqtt's Broker, closing each client's stream when its session ends (amqtt leaves it to the garbage
+    collector, which then warns about an unclosed socket)."""
+    from amqtt.broker import Broker  # imported here: only the embedded broker needs it
+
+    class ClosingBroker(Broker):
+        async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                                   listener_name: str) -> None:
+            try:
+                await super().stream_connected(reader, writer, listener_name)
+            finally:
+                writer.close()
+
+    return ClosingBroker
+
+
 class EmbeddedBroker:
     """amqtt bound to loopback; :meth:`start` returns the address clients connect to."""
 
@@ -93,10 +109,9 @@ class EmbeddedBroker:
 
     async def _serve(self, port: int, started: Future[None]) -> None:
         try:
-            from amqtt.broker import Broker  # imported here: only the embedded broker needs it
             for name in ("amqtt", "transitions"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-            broker = Broker({
+            broker = _broker_class()({
                 "listeners": {"default": {"type": "tcp", "bind": f"{HOST}:{port}"}},
                 "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
             })
