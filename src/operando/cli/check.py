@@ -1,4 +1,4 @@
-"""``operando check PROTOCOL [--json]``: validate a protocol, show the plan it resolves to; nothing starts."""
+"""``operando check PROTOCOL [--json] [--rig RIG]``: validate a protocol (and that a rig can run it)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from operando.errors import ProtocolError
 from operando.protocol import load_protocol, resolve
 from operando.protocol.report import plan_to_dict, render_plan
+from operando.rigfile import RigError, check_plan, load_rig
 
 EXIT_INVALID = 2
 
@@ -19,13 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("protocol", help="the protocol TOML file")
     parser.add_argument("--json", action="store_true", help="print the plan (or the errors) as JSON")
+    parser.add_argument("--rig", help="a rig file: also check that its instruments can run the plan")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         plan = resolve(load_protocol(args.protocol))
-    except ProtocolError as exc:
+        if getattr(args, "rig", None):
+            spec = load_rig(args.rig)
+            found = check_plan(spec, plan)
+            if found:
+                raise RigError(found, f"{args.protocol} on {args.rig}")
+    except (ProtocolError, RigError) as exc:
         if args.json:
             problems = [
                 {"path": path, "message": message, "value": None if value is None else str(value)}
@@ -33,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
             ]
             print(json.dumps({"valid": False, "source": exc.source, "errors": problems}, indent=2))
         print(
-            f"operando check: {args.protocol} is not a valid protocol; nothing was started.\n{exc}",
+            f"operando check: {args.protocol} is not a valid protocol"
+            f"{' for this rig' if isinstance(exc, RigError) else ''}; nothing was started.\n{exc}",
             file=sys.stderr,
         )
         return EXIT_INVALID
