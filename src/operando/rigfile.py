@@ -281,6 +281,10 @@ def loads_rig(text: str, *, source: str | None = None) -> RigSpec:
         tables = {}
     for sensor_name, table in tables.items():
         where = f"sensors.{sensor_name}"
+        if sensor_name in ("potentiostat", "microscope"):
+            problems.append((where, "a sensor cannot be named after a role (its record would clash in "
+                                    "/entry/instruments)", sensor_name))
+            continue
         if not _NAME.match(sensor_name):
             problems.append((where, "a sensor name is 1-32 letters, digits, '-' or '_', starting with a "
                                     "letter (it names /entry/sensors/<name>)", sensor_name))
@@ -314,15 +318,23 @@ def load_rig(path: str | os.PathLike[str]) -> RigSpec:
 
 
 def check_plan(spec: RigSpec, plan: Plan) -> list[Problem]:
-    """Steps of ``plan`` the rig's potentiostat cannot run (e.g. impedance on a source-measure unit)."""
+    """What in ``plan`` this rig cannot do: steps its potentiostat cannot run (e.g. impedance on a
+    source-measure unit), limits on sensors it does not have."""
+    problems: list[Problem] = []
+    names = {sensor.name for sensor in spec.sensors}
+    for limit in plan.extras.get("sensor_limits", ()):
+        if limit.sensor not in names:
+            problems.append((f"safety.sensors.{limit.sensor}", f"the rig {spec.name!r} has no sensor of that "
+                             f"name (its sensors: {', '.join(sorted(names)) or 'none'})", None))
     driver = find_driver(spec.potentiostat.driver, "potentiostat.driver")
     if not isinstance(driver, Driver) or driver.supported_techniques is None:
-        return []
+        return problems
     runs = ", ".join(sorted(t.__name__ for t in driver.supported_techniques))
-    return [(step.source or f"steps[{step.index}]",
-             f"step {step.name!r} ({step.label}) needs {type(step.technique).__name__}, which the rig's "
-             f"potentiostat driver {spec.potentiostat.driver!r} cannot run (it runs {runs})", None)
-            for step in plan.steps if not driver.runs(step.technique)]
+    return problems + [
+        (step.source or f"steps[{step.index}]",
+         f"step {step.name!r} ({step.label}) needs {type(step.technique).__name__}, which the rig's "
+         f"potentiostat driver {spec.potentiostat.driver!r} cannot run (it runs {runs})", None)
+        for step in plan.steps if not driver.runs(step.technique)]
 
 
 @dataclass

@@ -144,3 +144,39 @@ port = " "
     run_simulated(main())
     # The simulated temperature readout made before the failure was released: its pty folder is gone.
     assert not list(tmp_path.glob("operando-tty-*"))
+
+
+def test_operando_check_with_a_rig_refuses_what_the_rig_cannot_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from operando.cli import main
+
+    peis = str(ROOT / "examples" / "peis.toml")
+    assert main(["check", peis, "--rig", str(ROOT / "examples" / "rigs" / "simulated-keithley.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid protocol for this rig; nothing was started" in err
+    assert "steps[1]: step 'PEIS' (PEIS) needs Impedance" in err
+    assert main(["check", peis, "--rig", str(ROOT / "examples" / "rigs" / "simulated-biologic.toml")]) == 0
+
+
+def test_check_plan_names_sensor_limits_for_sensors_the_rig_lacks() -> None:
+    from operando.protocol import loads_protocol
+
+    text = (
+        (ROOT / "examples" / "peis.toml")
+        .read_text()
+        .replace("[[steps]]", '[safety.sensors.cell_temperature]\nmaximum = "45 degC"\n\n[[steps]]', 1)
+    )
+    plan = resolve(loads_protocol(text))
+    spec = loads_rig('[potentiostat]\ndriver = "simulated_biologic"\n')
+    assert check_plan(spec, plan) == [
+        (
+            "safety.sensors.cell_temperature",
+            "the rig 'rig' has no sensor of that name (its sensors: none)",
+            None,
+        )
+    ]
+    assert "cannot be named after a role" in problems(
+        '[potentiostat]\ndriver = "simulated_biologic"\n'
+        '[sensors.microscope]\ndriver = "simulated_temperature"\n'
+    )
