@@ -32,6 +32,7 @@ DIMENSIONS: dict[str, tuple[str, str, str]] = {
     "current_density": ("[current] / [length] ** 2", "A/m**2", "0.05 mA/cm^2"),
     "angle": ("", "rad", "54 deg"),
     "diffusivity": ("[length] ** 2 / [time]", "m**2/s", "1e-15 m^2/s"),
+    "velocity_noise": ("[length] ** 2 / [time] ** 3", "m**2/s**3", "1e-23 m^2/s^3"),  # drift model
     "dose": ("[length] ** -2", "1/m**2", "1000 e-/nm^2"),
     "temperature": ("[temperature]", "K", "25 degC"),
 }

@@ -260,3 +260,22 @@ def test_negative_waits() -> None:
     error = refused(text)
     assert "must not be negative, got -300 s" in problem_at(error, "imaging.regions[0].min_interval")
     assert "must not be negative, got -1 s" in problem_at(error, "imaging.regions[0].settle_time")
+
+
+def test_tracking_settings_are_checked() -> None:
+    table = """
+[imaging.regions.tracking]
+detector = "InLens"
+tracking_frame_size = "500x400"
+confidence_threshold = 1.5
+sharpness = 2
+"""
+    error = refused(protocol(regions=WIDE + table))
+    assert "unknown field 'sharpness'" in problem_at(error, "imaging.regions[0].tracking.sharpness")
+    assert "500x400 is not a frame size" in problem_at(
+        error, "imaging.regions[0].tracking.tracking_frame_size"
+    )
+    assert "less than 1" in problem_at(error, "imaging.regions[0].tracking.confidence_threshold")
+    error = refused(protocol(regions=WIDE + '[imaging.regions.tracking]\ndetector = "InLens"\n'))
+    message = problem_at(error, "imaging.regions[0].tracking.detector")
+    assert "the region records SE2, ESB: track on one of them" in message and "'InLens'" in message

@@ -267,3 +267,22 @@ def test_voltage_triggers_are_not_estimated_without_a_reference_curve() -> None:
     )
     (wide,) = estimate(text).regions
     assert wide.fired == (None, 20)
+
+
+def test_tracking_frames_cost_time_and_dose() -> None:
+    # 2 tracking frames of 512 x 384 px at 100 ns over the wide field (87.04 um / 512 = 170 nm pixels) before
+    # each frame: 0.1016 s and 2 nA x 100 ns / e / (170 nm)^2 = 0.0432 e-/nm^2 each
+    table = """
+[imaging.regions.tracking]
+tracking_frames = 2
+tracking_frame_size = "512x384"
+tracking_dwell = "100 ns"
+"""
+    (wide,) = estimate(protocol(regions=WIDE + table)).regions
+    tracking_time = 100e-9 * 512 * 384 * 1.1 + 0.08
+    tracking_dose = 2e-9 * 100e-9 / 1.602176634e-19 / (2048 * 42.5 / 512) ** 2
+    assert tracking_dose == pytest.approx(0.0432, rel=1e-3)
+    assert wide.tracking_dose * 1e-18 == pytest.approx(2 * tracking_dose, rel=1e-6)
+    assert wide.total_dose == pytest.approx(5 * (wide.frame_dose + wide.tracking_dose))
+    assert wide.acquisition_time == pytest.approx(5 * (SETTLE + 2 * tracking_time + FRAME_TIME))
+    assert wide.frame_times[0] == pytest.approx(SETTLE + 2 * tracking_time + FRAME_TIME / 2)

@@ -1,10 +1,12 @@
 """The [imaging] section resolves into Plan.imaging in SI units, from TOML and from Python alike."""
 
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 
+from operando.drift import TrackingSettings
 from operando.plan import StagePosition, Trigger
 from operando.protocol import (
     Protocol,
@@ -43,8 +45,9 @@ def test_a_region_resolves_to_si_units() -> None:
     assert wide.triggers == (Trigger("every", interval=7200.0),)
     assert (wide.tilt_correction, wide.scan_rotation, wide.min_interval) == (None, 0.0, 0.0)
     assert (wide.dose_budget, wide.on_budget_exceeded, wide.settle_time) == (None, "skip", 0.5)
-    # tracking is on unless the protocol turns it off
-    assert plan.extras["tracking"] == {"wide": {"enabled": True}}
+    # tracking is on unless the protocol turns it off; every setting is recorded, the tracker's defaults here
+    assert plan.extras["tracking"] == {"wide": dataclasses.asdict(TrackingSettings())}
+    assert plan.extras["tracking"]["wide"]["enabled"] is True
 
 
 def test_frame_dose_by_hand() -> None:
@@ -126,14 +129,14 @@ hold.current_fraction = 0.2
         Trigger("step_end", step=None),
         Trigger("manual"),
     )
-    assert plan.extras["tracking"] == {
-        "close-up_1": {
-            "enabled": False,
-            "confidence_threshold": 0.4,
-            "tracking_frames": 2,
-            "max_beam_shift": pytest.approx(2e-6),
-        }
-    }
+    settings = plan.extras["tracking"]["close-up_1"]
+    assert settings == dict(
+        dataclasses.asdict(TrackingSettings()),
+        enabled=False,
+        confidence_threshold=0.4,
+        tracking_frames=2,
+        max_beam_shift=pytest.approx(2e-6),
+    )
 
 
 def test_the_python_builder_gives_the_same_plan_as_the_file() -> None:
@@ -213,7 +216,7 @@ def test_every_trigger_builder() -> None:
         "manual",
     ]
     assert plan.imaging.regions[0].triggers[4].step is None
-    assert plan.extras["tracking"] == {"r": {"enabled": False}}
+    assert plan.extras["tracking"]["r"]["enabled"] is False
 
 
 def test_the_thesis_example_images_a_wide_field_and_a_particle() -> None:
@@ -244,3 +247,59 @@ def test_a_plan_without_imaging_has_none() -> None:
     text = protocol().split("[imaging]")[0]
     plan = resolve(loads_protocol(text))
     assert plan.imaging is None and "tracking" not in plan.extras
+
+
+def test_the_tracking_table_has_every_tracker_setting_with_units() -> None:
+    from operando.protocol import TrackingSpec
+
+    assert set(TrackingSpec.model_fields) == {field.name for field in dataclasses.fields(TrackingSettings)}
+    table = """
+[imaging.regions.tracking]
+correct = false
+detector = "esb"
+tracking_frames = 3
+tracking_frame_size = "1024x768"
+tracking_dwell = "200 ns"
+max_beam_shift_fraction = 0.5
+stage_approach = "1 um"
+verify_stage_moves = false
+keyframe_similarity_threshold = 0.3
+max_failures = 5
+reacquire = false
+feed_forward = false
+position_noise = "1e-20 m^2/s"
+velocity_noise = "2e-23 m^2/s^3"
+jump_threshold = 8.0
+local_fields = false
+grid = 32
+stage_y_scale = 0.8
+beam_shift_follows_scan_rotation = false
+"""
+    plan = resolve(loads_protocol(protocol(regions=WIDE + table)))
+    settings = plan.extras["tracking"]["wide"]
+    assert settings == {
+        "enabled": True,
+        "correct": False,
+        "confidence_threshold": 0.5,  # not written: the tracker's default
+        "detector": "ESB",
+        "tracking_frames": 3,
+        "tracking_frame_size": (1024, 768),
+        "tracking_dwell": pytest.approx(200e-9),
+        "max_beam_shift": None,
+        "max_beam_shift_fraction": 0.5,
+        "stage_approach": pytest.approx(1e-6),
+        "verify_stage_moves": False,
+        "keyframe_similarity_threshold": 0.3,
+        "max_failures": 5,
+        "reacquire": False,
+        "feed_forward": False,
+        "position_noise": pytest.approx(1e-20),
+        "velocity_noise": pytest.approx(2e-23),
+        "jump_threshold": 8.0,
+        "local_fields": False,
+        "grid": 32,
+        "stage_y_scale": 0.8,
+        "beam_shift_follows_scan_rotation": False,
+    }
+    # what the engine does with it
+    assert TrackingSettings.from_mapping(settings).tracking_frame_size == (1024, 768)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from operando.plan import Plan, RegionOfInterest, Trigger
-from operando.protocol.timing import acquisition_time, frame_bytes, frame_time
+from operando.protocol.timing import acquisition_time, frame_bytes, frame_time, tracking_dose
 from operando.protocol.trajectory import Trajectory, estimate_trajectory
 
 
@@ -40,8 +41,9 @@ class RegionEstimate:
     skipped_min_interval: int
     skipped_budget: int  # refused by the dose budget (skipped, or after the region stopped)
     frame_time: float  # s of one scan
-    acquisition_time: float  # s busy in all: settle + scan per frame
+    acquisition_time: float  # s busy in all: settle, tracking frames and scan per frame
     frame_dose: float
+    tracking_dose: float  # of the tracking frames before each frame
     total_dose: float
     dose_budget: float | None
     on_budget_exceeded: str
@@ -137,6 +139,7 @@ class _Region:
     """The running tally of one region while the estimate plays the triggers."""
 
     region: RegionOfInterest
+    tracking: dict[str, Any]
     busy_until: float = -math.inf
     last_start: float = -math.inf
     dose: float = 0.0
@@ -159,18 +162,19 @@ class _Region:
         if t - self.last_start < region.min_interval - 1e-9:
             self.skipped_min_interval += 1
             return None
+        dose = region.frame_dose + tracking_dose(region, self.tracking)
         budget = region.dose_budget
-        if budget is not None and self.dose + region.frame_dose > budget * (1 + 1e-12):
+        if budget is not None and self.dose + dose > budget * (1 + 1e-12):
             self.skipped_budget += 1
             if self.budget_reached_at is None:
                 self.budget_reached_at = t
             self.stopped = region.on_budget_exceeded == "stop_region"
             return None
         start = max(t, microscope_free)
-        self.busy_until = start + acquisition_time(region)
+        self.busy_until = start + acquisition_time(region, self.tracking)
         self.last_start = start
-        self.dose += region.frame_dose
-        self.frame_times.append(start + region.settle_time + frame_time(region) / 2)
+        self.dose += dose
+        self.frame_times.append(self.busy_until - frame_time(region) / 2)
         return self.busy_until
 
 
@@ -179,7 +183,8 @@ def estimate_imaging(plan: Plan, course: Trajectory | None = None) -> ImagingEst
     if plan.imaging is None:
         return None
     course = course or estimate_trajectory(plan)
-    tallies = [_Region(region) for region in plan.imaging.regions]
+    tracking = plan.extras.get("tracking", {})
+    tallies = [_Region(region, tracking.get(region.name, {})) for region in plan.imaging.regions]
     fired: list[tuple[int | None, ...]] = []
     offers: list[tuple[float, int]] = []
     for number, region in enumerate(plan.imaging.regions):
@@ -194,11 +199,10 @@ def estimate_imaging(plan: Plan, course: Trajectory | None = None) -> ImagingEst
         end = tallies[number].offer(time, microscope_free)
         if end is not None:
             microscope_free = end
-    tracking = plan.extras.get("tracking", {})
     estimates = []
     for tally, counts in zip(tallies, fired, strict=True):
         region = tally.region
-        per_frame = frame_bytes(region, tracked=bool(tracking.get(region.name, {}).get("enabled")))
+        per_frame = frame_bytes(region, tally.tracking)
         frames = len(tally.frame_times)
         reached = tally.budget_reached_at
         estimates.append(
@@ -211,9 +215,10 @@ def estimate_imaging(plan: Plan, course: Trajectory | None = None) -> ImagingEst
                 skipped_min_interval=tally.skipped_min_interval,
                 skipped_budget=tally.skipped_budget,
                 frame_time=frame_time(region),
-                acquisition_time=frames * acquisition_time(region),
+                acquisition_time=frames * acquisition_time(region, tally.tracking),
                 frame_dose=region.frame_dose,
-                total_dose=frames * region.frame_dose,
+                tracking_dose=tracking_dose(region, tally.tracking),
+                total_dose=tally.dose,
                 dose_budget=region.dose_budget,
                 on_budget_exceeded=region.on_budget_exceeded,
                 budget_reached_at=reached,

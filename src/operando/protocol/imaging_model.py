@@ -199,16 +199,38 @@ class TriggerSpec(Model):
         return next(kind for kind in TRIGGER_KINDS if kind in self.model_fields_set)
 
 
+Fraction01 = Annotated[float, Field(gt=0, lt=1)]
+
+
 class TrackingSpec(Model):
-    """Drift tracking of one region (``[imaging.regions.tracking]``): on unless ``enabled = false``."""
+    """Drift tracking of one region (``[imaging.regions.tracking]``), on unless ``enabled = false``.
+
+    The fields of :class:`operando.drift.TrackingSettings`, with units where they have one; a field left out
+    takes the tracker's default.
+    """
 
     enabled: bool = True
-    # A registration below this confidence (0..1) moves nothing.
-    confidence_threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
-    # Low-dose frames taken between two science frames, to follow fast drift.
-    tracking_frames: Annotated[int, Field(ge=0, le=100)] | None = None
-    # Beyond this beam shift the stage moves and the beam shift is reset.
-    max_beam_shift: PositiveLength | None = None  # type: ignore[valid-type]
+    correct: bool | None = None  # False: measure and record the drift, never move anything
+    confidence_threshold: Fraction01 | None = None  # a registration below it moves nothing
+    detector: Detector | None = None  # the detector registered; one of the region's
+    tracking_frames: Annotated[int, Field(ge=0, le=100)] | None = None  # low-dose frames before each frame
+    tracking_frame_size: FrameSize | None = None
+    tracking_dwell: Duration | None = None  # type: ignore[valid-type]
+    max_beam_shift: PositiveLength | None = None  # type: ignore[valid-type]  # then the stage moves
+    max_beam_shift_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    stage_approach: Length | None = None  # type: ignore[valid-type]  # stage moves end approaching from this far
+    verify_stage_moves: bool | None = None
+    keyframe_similarity_threshold: Fraction01 | None = None
+    max_failures: Annotated[int, Field(ge=1)] | None = None  # failed registrations before the region is lost
+    reacquire: bool | None = None
+    feed_forward: bool | None = None
+    position_noise: quantity_type("diffusivity", positive=True) | None = None  # type: ignore[valid-type]
+    velocity_noise: quantity_type("velocity_noise", positive=True) | None = None  # type: ignore[valid-type]
+    jump_threshold: Annotated[float, Field(gt=0)] | None = None  # px
+    local_fields: bool | None = None
+    grid: Annotated[int, Field(ge=16)] | None = None  # px per cell of the local displacement field
+    stage_y_scale: Annotated[float, Field(gt=0)] | None = None
+    beam_shift_follows_scan_rotation: bool | None = None
 
 
 class RegionSpec(Model):
@@ -273,6 +295,14 @@ class RegionSpec(Model):
             )
         if len(set(self.detectors)) != len(self.detectors):
             problems.append(("detectors", "a detector is named twice", list(self.detectors)))
+        if self.tracking.detector is not None and self.tracking.detector not in self.detectors:
+            problems.append(
+                (
+                    "tracking.detector",
+                    f"the region records {', '.join(self.detectors)}: track on one of them",
+                    self.tracking.detector,
+                )
+            )
         volts = self.accelerating_voltage
         if not MIN_ACCELERATING_VOLTAGE <= volts <= MAX_ACCELERATING_VOLTAGE:
             problems.append(

@@ -8,6 +8,7 @@ unknown capacity. Questionable but possible choices (above 2 kV, a dwell no scan
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +35,7 @@ from operando.protocol.imaging_model import (
     dwell_of,
     nearest_scan_rate,
 )
-from operando.protocol.timing import acquisition_time, frame_time
+from operando.protocol.timing import acquisition_time, frame_time, tracking_dose, tracking_time
 
 Problem = Callable[[str, str, object], None]
 NANOMETRE_SQUARED = 1e-18  # m^2: doses are shown per nm^2
@@ -59,10 +60,10 @@ def resolve_imaging(
             if (trigger := _trigger(written, f"{path}.triggers[{number}]", cell, safety, steps, problem))
         )
         region = _region(spec, triggers)
-        _check_timing(region, spec, path, problem)
+        tracking[spec.name] = tracking_settings(spec.tracking, path, problem)
+        _check_timing(region, tracking[spec.name], path, problem)
         _warn(region, spec, path, warnings)
         regions.append(region)
-        tracking[spec.name] = tracking_settings(spec.tracking)
     return ImagingPlan(regions=tuple(regions)), tracking
 
 
@@ -165,12 +166,14 @@ def known_steps(steps: tuple[PlannedStep, ...], most: int = 12) -> str:
     return f"the plan's steps: {', '.join(shown)}{more}; technique labels: {labels}"
 
 
-def _check_timing(region: RegionOfInterest, spec: RegionSpec, path: str, problem: Problem) -> None:
+def _check_timing(region: RegionOfInterest, tracking: dict[str, Any], path: str, problem: Problem) -> None:
     """Refuse what cannot work: acquisitions longer than the minimum interval or ``every``, a first frame
     over the dose budget."""
     scan = frame_time(region)
-    busy = acquisition_time(region)
-    detail = f"a frame takes {scan:.3g} s to scan (+{region.settle_time:g} s settling)"
+    busy = acquisition_time(region, tracking)
+    tracked = tracking_time(tracking)
+    detail = f"a frame takes {scan:.3g} s to scan (+{region.settle_time:g} s settling"
+    detail += f", +{tracked:.3g} s of tracking frames)" if tracked else ")"
     if 0 < region.min_interval < busy:
         problem(
             f"{path}.min_interval",
@@ -184,12 +187,15 @@ def _check_timing(region: RegionOfInterest, spec: RegionSpec, path: str, problem
                 f"every {format_duration(trigger.interval or 0)} cannot keep up: {detail}",
                 None,
             )
-    if region.dose_budget is not None and region.frame_dose > region.dose_budget:
+    extra = tracking_dose(region, tracking)
+    dose = region.frame_dose + extra
+    if region.dose_budget is not None and dose > region.dose_budget:
+        each = f"{dose * NANOMETRE_SQUARED:.4g} e-/nm^2 each"
+        each += ", tracking frames included" if extra else ""
         problem(
             f"{path}.dose_budget",
-            f"{region.dose_budget * NANOMETRE_SQUARED:.4g} e-/nm^2 is spent by the first frame "
-            f"({region.frame_dose * NANOMETRE_SQUARED:.4g} e-/nm^2 each): raise it, or lower the probe "
-            "current or dwell, or use larger pixels",
+            f"{region.dose_budget * NANOMETRE_SQUARED:.4g} e-/nm^2 is spent by the first frame ({each}): "
+            "raise it, or lower the probe current or dwell, or use larger pixels",
             None,
         )
 
@@ -210,10 +216,20 @@ def _warn(region: RegionOfInterest, spec: RegionSpec, path: str, warnings: list[
             )
 
 
-def tracking_settings(spec: TrackingSpec) -> dict[str, Any]:
-    """The region's drift-tracking settings as plain values (SI), the keys of operando.drift's settings."""
+def tracking_settings(spec: TrackingSpec, path: str, problem: Problem) -> dict[str, Any]:
+    """The region's drift-tracking settings, every field of operando.drift.TrackingSettings with the
+    tracker's defaults for those not written, as a plain dict in SI units (what the file records)."""
+    from operando.drift import TrackingSettings, TrackingSettingsError  # its import costs; only with imaging
+
     values = {name: getattr(spec, name) for name in type(spec).model_fields}
-    return {name: value for name, value in values.items() if value is not None}
+    try:
+        settings = TrackingSettings.from_mapping(
+            {key: value for key, value in values.items() if value is not None}
+        )
+    except TrackingSettingsError as exc:
+        problem(f"{path}.tracking", str(exc), None)
+        return {"enabled": False}
+    return dataclasses.asdict(settings)
 
 
 def check_estimate(plan: Plan, spec: Imaging, problem: Problem, warnings: list[str]) -> None:

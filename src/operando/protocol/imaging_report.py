@@ -72,8 +72,27 @@ def _frames(region: RegionOfInterest, estimate: RegionEstimate) -> str:
     )
 
 
+def _tracking(settings: dict[str, Any]) -> str:
+    if not settings.get("enabled"):
+        return "drift tracking off"
+    parts = ["correcting" if settings.get("correct", True) else "measuring only (no correction)"]
+    if "confidence_threshold" in settings:
+        parts.append(f"confidence >= {settings['confidence_threshold']:g}")
+    count = settings.get("tracking_frames") or 0
+    if count:
+        width, height = settings["tracking_frame_size"]
+        dwell = format_si(settings["tracking_dwell"], "s")
+        parts.append(f"{count} tracking frame(s) of {width}x{height} px at {dwell} before each frame")
+    if settings.get("local_fields", True):
+        parts.append(f"local displacement fields on a {settings.get('grid', 64)} px grid")
+    return f"drift tracking on ({'; '.join(parts)})"
+
+
 def _dose(estimate: RegionEstimate) -> str:
-    text = f"dose: {format_dose(estimate.frame_dose)} per frame, {format_dose(estimate.total_dose)} in all"
+    per_frame = format_dose(estimate.frame_dose)
+    if estimate.tracking_dose:
+        per_frame += f" + {format_dose(estimate.tracking_dose)} of tracking frames"
+    text = f"dose: {per_frame} per frame, {format_dose(estimate.total_dose)} in all"
     budget = estimate.dose_budget
     if budget is None:
         return text + " (no budget)"
@@ -90,9 +109,10 @@ def _dose(estimate: RegionEstimate) -> str:
     )
 
 
-def _disk(region: RegionOfInterest, estimate: RegionEstimate, tracked: bool) -> str:
+def _disk(region: RegionOfInterest, estimate: RegionEstimate, tracking: dict[str, Any]) -> str:
     width, height = region.frame_size
-    extra = "its table row and displacement field" if tracked else "its table row"
+    fields = tracking.get("enabled") and tracking.get("local_fields", True)
+    extra = "its table row and displacement field" if fields else "its table row"
     return (
         f"disk: {format_bytes(estimate.disk_bytes)} ({format_bytes(estimate.frame_bytes)} per frame: "
         f"{len(region.detectors)} detector(s) x {width} x {height} px x 2 B, plus {extra})"
@@ -109,16 +129,14 @@ def render_imaging(plan: Plan, estimate: ImagingEstimate) -> list[str]:
     ]
     for region, region_estimate in zip(plan.imaging.regions, estimate.regions, strict=True):
         settings = tracking.get(region.name, {})
-        tracked = bool(settings.get("enabled"))
-        details = ", ".join(f"{key} {value:g}" for key, value in settings.items() if key != "enabled")
         lines += [
             f"  {region.name}: {_scan(region)}",
             f"        {_where(region)}",
             f"        {_triggers(region, region_estimate, plan.cell)}",
-            f"        drift tracking {'on' if tracked else 'off'}" + (f" ({details})" if details else ""),
+            f"        {_tracking(settings)}",
             f"        {_frames(region, region_estimate)}",
             f"        {_dose(region_estimate)}",
-            f"        {_disk(region, region_estimate, tracked)}",
+            f"        {_disk(region, region_estimate, settings)}",
         ]
     share = estimate.acquisition_time / estimate.duration if estimate.duration else 0.0
     lines.append(
