@@ -88,7 +88,7 @@ class _Keyframe:
     image: np.ndarray
     offset: np.ndarray  # px (dy, dx): its content relative to the region's first frame
     index: int
-    baseline: float | None = None  # peak-to-noise of the first registration against it
+    baseline: float | None = None  # best peak-to-noise ratio of a registration against it
     coarse: Reference | None = None
     tracking: Reference | None = None  # binned to the tracking frames' size
 
@@ -132,7 +132,8 @@ class RegionTracker:
         for _ in range(checks):
             await self._tracking_frame(microscope)
         self._stage_unverified = False
-        if s.correct and not self.lost and self.estimator.measurements:
+        # After a failed registration nothing moves until a registration succeeds again.
+        if s.correct and not self.failures and self.estimator.measurements:
             # Feed forward: where the drift will be at mid-scan; otherwise where it was last measured.
             now = asyncio.get_running_loop().time()
             horizon = now + self._frame_time / 2 if s.feed_forward else (self.estimator.t or now)
@@ -146,7 +147,6 @@ class RegionTracker:
         meta = frame.metadata
         self._frame_time = max(meta.t_end - meta.t_start, 0.0)
         correction_in_effect = await self._correction_in_effect(microscope, frame)
-        self._stage_moved = False
         if not s.enabled:
             return self._result(meta.t_mid, None, None, valid=False, reason="tracking disabled")
         image = np.asarray(frame.image)
@@ -243,7 +243,8 @@ class RegionTracker:
         """Make ``image`` the keyframe when it no longer resembles the present one."""
         keyframe = self._keyframe
         assert keyframe is not None
-        if keyframe.baseline is None:
+        # Similarity: the peak-to-noise ratio against the best this keyframe has given.
+        if keyframe.baseline is None or registration.peak_to_noise > keyframe.baseline:
             keyframe.baseline = registration.peak_to_noise
             return False
         if registration.peak_to_noise >= self.settings.keyframe_similarity_threshold * keyframe.baseline:
@@ -432,13 +433,14 @@ class RegionTracker:
         pixel = self._pixel_size or math.nan
         shift_px = (float(offset[0]), float(offset[1])) if offset is not None else (math.nan, math.nan)
         dose, self._tracking_dose = self._tracking_dose, 0.0
+        moved, self._stage_moved = self._stage_moved, False  # since the previous result
         velocity = self.estimator.velocity if self.estimator.measurements > 1 else np.full(2, math.nan)
         return DriftResult(
             t=t, shift=(shift_px[0] * pixel, shift_px[1] * pixel), shift_px=shift_px,
             confidence=confidence if confidence is not None else (registration.confidence if registration
                                                                   else 0.0),
             valid=valid, correction=self._beam_now,
-            stage_moved=self._stage_moved, displacement=displacement, max_local_displacement=largest,
+            stage_moved=moved, displacement=displacement, max_local_displacement=largest,
             reason=reason,
             drift=(float(drift[0]), float(drift[1])) if drift is not None else (math.nan, math.nan),
             velocity=(float(velocity[0]), float(velocity[1])), divergence=divergence,
