@@ -14,6 +14,7 @@ from operando.service import EngineProcess, TelemetryService, start_engine
 from operando.telemetry import TelemetrySettings
 
 SHORT = Path(__file__).with_name("short.toml")  # 3.2 h simulated: C/10 charge 2 h, D/10 discharge 1 h
+IMAGING = Path(__file__).with_name("imaging.toml")  # the same with a 512 x 384 region every 40 min
 
 
 def engine_process(tmp_path: Path, name: str, *options: str, speed: float = 3000,
@@ -38,9 +39,10 @@ def log_of(process: EngineProcess) -> str:
 class EngineThread(threading.Thread):
     """The engine with its telemetry service, on simulated time at ``speed``, in a thread of the test."""
 
-    def __init__(self, out: Path, settings: TelemetrySettings, speed: float = 3000) -> None:
-        super().__init__(name=f"engine {settings.rig}", daemon=True)
-        self.out, self.settings, self.speed = out, settings, speed
+    def __init__(self, out: Path, settings: TelemetrySettings | None, speed: float = 3000,
+                 protocol: Path = SHORT) -> None:
+        super().__init__(name=f"engine {settings.rig if settings else 'offline'}", daemon=True)
+        self.out, self.settings, self.speed, self.protocol = out, settings, speed, protocol
         self.result: ExperimentResult | None = None
         self.error: BaseException | None = None
         self.service: TelemetryService | None = None
@@ -55,9 +57,12 @@ class EngineThread(threading.Thread):
             self.started_service.set()
 
     async def _main(self) -> ExperimentResult:
-        plan = resolve(load_protocol(SHORT))
+        plan = resolve(load_protocol(self.protocol))
         rig = build_rig("simulated", plan, seed=1)
-        experiment = Experiment(plan, rig.potentiostat, self.out, poll_interval=rig.poll_interval)
+        imaging = {"microscope": rig.microscope} if rig.microscope is not None else {}
+        experiment = Experiment(plan, rig.potentiostat, self.out, poll_interval=rig.poll_interval, **imaging)
+        if self.settings is None:
+            return await experiment.run()
         async with TelemetryService(experiment, self.settings) as service:
             self.service = service
             self.started_service.set()

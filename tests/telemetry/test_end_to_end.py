@@ -4,7 +4,6 @@ round trip (note, pause -> paused -> resume), the record of who commanded what, 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 
@@ -25,7 +24,7 @@ def _state_is(listener: Listener, state: str):  # noqa: ANN202
 
 def test_a_run_publishes_what_the_doc_says_and_obeys_commands(mosquitto: Mosquitto, tmp_path) -> None:  # noqa: ANN001
     listener = Listener(mosquitto.port, "operando/e2e/#").start()
-    process, out = engine_process(tmp_path, "e2e", "--broker", mosquitto.url, speed=1500)
+    process, out = engine_process(tmp_path, "e2e", "--broker", mosquitto.url, speed=2500)
     late: Listener | None = None
     try:
         wait_until(lambda: ((listener.last_state() or {}).get("step") or {}).get("index") == 1, 40,
@@ -94,7 +93,7 @@ def test_a_run_publishes_what_the_doc_says_and_obeys_commands(mosquitto: Mosquit
 
 def test_the_last_will_marks_a_killed_engine_offline(mosquitto: Mosquitto, tmp_path) -> None:  # noqa: ANN001
     listener = Listener(mosquitto.port, "operando/doomed/status").start()
-    process, out = engine_process(tmp_path, "doomed", "--broker", mosquitto.url, speed=100)
+    process, _ = engine_process(tmp_path, "doomed", "--broker", mosquitto.url, speed=100)
     try:
         wait_until(lambda: listener.on("/status") and listener.on("/status")[-1].json()["status"] == "online",
                    30, "the engine online")
@@ -114,4 +113,3 @@ def test_the_last_will_marks_a_killed_engine_offline(mosquitto: Mosquitto, tmp_p
         assert retained[0].retain and retained[0].json()["status"] == "offline"
     finally:
         late.stop()
-    assert json.loads(json.dumps(read_experiment(out).attrs["status"])) in ("running", "aborted", "")

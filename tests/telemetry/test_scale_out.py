@@ -20,8 +20,8 @@ def test_two_rigs_share_a_broker(mosquitto: Mosquitto, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     listener = Listener(mosquitto.port, "operando/+/#").start()
     broker = ("--broker", mosquitto.url)
-    first, first_out = engine_process(tmp_path, "rig-a", *broker, speed=2000)
-    second, second_out = engine_process(tmp_path, "rig-b", *broker, "--seed", "7", speed=2000)
+    first, first_out = engine_process(tmp_path, "rig-a", *broker, speed=3000)
+    second, second_out = engine_process(tmp_path, "rig-b", *broker, "--seed", "7", speed=3000)
     both = {"operando/rig-a/state", "operando/rig-b/state"}
     try:
         wait_until(lambda: (listener.last_state() or {}).get("state") == "running"

@@ -26,7 +26,6 @@ from operando.telemetry.sink import TelemetrySink
 from operando.telemetry.topics import Topics
 
 log = logging.getLogger(__name__)
-STOP_TIMEOUT = 5.0  # s of wall time to send what is queued once the experiment ended
 
 
 class TelemetryService:
@@ -88,7 +87,7 @@ class TelemetryService:
             self.sink.publish_state()
         finally:
             if self.link is not None:
-                await asyncio.to_thread(self.link.stop, STOP_TIMEOUT)
+                await asyncio.to_thread(self.link.stop, self.settings.flush_timeout)
             if self.embedded is not None:
                 await asyncio.to_thread(self.embedded.stop)
 

@@ -47,6 +47,7 @@ class MqttLink:
         self._ready = threading.Event()
         self._wake_scheduled = False
         self._deadline: float | None = None
+        self._attempt: asyncio.Task[None] | None = None
 
     # engine side (any thread)
 
@@ -85,9 +86,16 @@ class MqttLink:
         self._wake.set()
 
     def _begin_stop(self, timeout: float) -> None:
-        self._deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + timeout
         self._stopping.set()
         self._wake.set()
+        loop.call_at(self._deadline, self._give_up)
+
+    def _give_up(self) -> None:
+        """The stop deadline passed: a connection attempt or a publish still hanging is abandoned."""
+        if self._attempt is not None and not self._attempt.done():
+            self._attempt.cancel()
 
     def _expired(self) -> bool:
         return self._deadline is not None and asyncio.get_running_loop().time() > self._deadline
@@ -111,29 +119,42 @@ class MqttLink:
         backoff = FIRST_BACKOFF
         try:
             while not (self._stopping.is_set() and (self._expired() or not self.outbox.pending())):
+                self._attempt = asyncio.create_task(self._session(), name="mqtt session")
                 try:
-                    async with self._client() as client:
-                        await self._connected(client)
-                        backoff = FIRST_BACKOFF
-                        await self._serve(client)
-                        await client.publish(self.topics.status, self._offline, qos=1, retain=True,
-                                             timeout=PUBLISH_TIMEOUT)
+                    await self._attempt
                     return
+                except asyncio.CancelledError:
+                    if self._stopping.is_set():
+                        return  # given up at the stop deadline: the will or the broker's state tells the rest
+                    raise
                 except aiomqtt.MqttError as exc:
-                    if self.connected.is_set() or exc.args != (self.last_error,):
+                    if self.connected.is_set() or str(exc) != self.last_error:
                         log.warning("telemetry: broker %s unreachable (%s); retrying", self.broker.url, exc)
+                    if self.connected.is_set():
+                        backoff = FIRST_BACKOFF  # it was up: try again soon
                     self.last_error = str(exc)
                     self.connected.clear()
-                if self._stopping.is_set() and self._expired():
-                    return
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                except TimeoutError:
-                    pass
+                if self._stopping.is_set():
+                    if self._expired():
+                        return
+                    await asyncio.sleep(min(backoff, self._deadline - self._loop.time()))  # type: ignore[operator]
+                else:
+                    try:  # a stop request ends the wait: one last try to send what is queued
+                        await asyncio.wait_for(self._stopping.wait(), backoff)
+                    except TimeoutError:
+                        pass
                 backoff = min(backoff * 2, MAX_BACKOFF)
         finally:
             self.connected.clear()
             self.outbox.wakeup = None
+
+    async def _session(self) -> None:
+        """One connection: announce, serve until stopped, say goodbye; raises MqttError when it drops."""
+        async with self._client() as client:
+            await self._connected(client)
+            await self._serve(client)
+            await client.publish(self.topics.status, self._offline, qos=1, retain=True,
+                                 timeout=PUBLISH_TIMEOUT)
 
     async def _connected(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topics.status, self._online, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)

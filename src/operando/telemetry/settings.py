@@ -112,6 +112,7 @@ class TelemetrySettings:
     keepalive: int = 10  # s of wall time
     live_queue: int = 1000  # live-stream messages kept while the broker is slow or away (oldest dropped)
     event_queue: int = 5000
+    flush_timeout: float = 5.0  # s of wall time to send what is queued once the experiment ended
 
     def __post_init__(self) -> None:
         check_name("rig", self.rig)
