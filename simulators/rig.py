@@ -1,4 +1,6 @@
-"""The simulated rig: the real BioLogic driver over the fake EClib over a simulated cell, on the loop's clock.
+"""The simulated rig: the real BioLogic driver over the fake EClib over a simulated cell, and (for a plan with
+imaging) the real Zeiss driver over the fake SmartSEM looking at a cross-section that follows the cell's true
+state of charge; all on the loop's clock.
 
 Found by the core through the ``operando.rigs`` entry point ``simulated``; the core never imports it.
 """
@@ -10,15 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operando.drivers.biologic import BiologicPotentiostat
+from operando.drivers.zeiss import ZeissMicroscope
 from operando.simulators.cell import CellParameters, SimulatedCell
 from operando.simulators.eclib import DEVICES, FakeEClib
+from operando.simulators.sem import FakeCZEMApi
 
 from operando.plan import Plan
 
 # One read a simulated minute: the thesis records a point a minute, so each read drains about one point, and
 # a 67 h run makes about 4000 reads. Software stops act within a minute of the point that meets them.
 SIMULATION_POLL_INTERVAL = 60.0  # s of simulated time
-OPTIONS = ("poll_interval", "board", "cell")
+OPTIONS = ("poll_interval", "board", "cell", "microscope")
 
 
 @dataclass
@@ -31,15 +35,18 @@ class SimulatedRig:
     poll_interval: float
     seed: int
     config: dict[str, Any] = field(default_factory=dict)  # what the file records as the rig config
+    microscope: ZeissMicroscope | None = None  # for a plan with imaging
+    sem: FakeCZEMApi | None = None  # the fake SmartSEM: ground truth (frames, drift, dose), fault injection
 
     async def close(self) -> None:
         """Nothing external to release; the engine already disconnected the potentiostat."""
 
 
 def build_simulated_rig(plan: Plan, *, seed: int = 0, **options: Any) -> SimulatedRig:
-    """Build the rig for ``plan``'s cell. Call it inside the running event loop: the fake instrument keeps
+    """Build the rig for ``plan``'s cell. Call it inside the running event loop: the fake instruments keep
     the loop's time, simulated or not. Options: ``poll_interval`` (s), ``board`` (e.g. "VMP300", "SP150"),
-    ``cell`` (a dict of :class:`CellParameters` overrides, e.g. ``{"stack_pressure": 25e6}``)."""
+    ``cell`` (a dict of :class:`CellParameters` overrides, e.g. ``{"stack_pressure": 25e6}``; a resumed run
+    passes ``initial_soc``), ``microscope`` (False: no microscope even for a plan with imaging)."""
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ValueError(f"simulated rig: unknown option(s) {', '.join(unknown)}; "
@@ -59,4 +66,10 @@ def build_simulated_rig(plan: Plan, *, seed: int = 0, **options: Any) -> Simulat
     config = {"rig": "simulated", "seed": seed, "poll_interval": poll_interval, "board": board,
               "boards_known": sorted(DEVICES), "cell_overrides": overrides,
               "driver": "operando.drivers.biologic over operando.simulators.eclib.FakeEClib"}
-    return SimulatedRig(potentiostat, cell, eclib, poll_interval, seed, config)
+    microscope = sem = None
+    if plan.imaging is not None and plan.imaging.regions and options.get("microscope", True):
+        # The specimen follows the cell's true state of charge (cracks open on charge, close on discharge).
+        sem = FakeCZEMApi(loop.time, seed=seed, soc_provider=lambda: cell.soc)
+        microscope = ZeissMicroscope(lambda: sem, name="simulated-zeiss")
+        config["microscope"] = "operando.drivers.zeiss over operando.simulators.sem.FakeCZEMApi"
+    return SimulatedRig(potentiostat, cell, eclib, poll_interval, seed, config, microscope, sem)

@@ -1,4 +1,5 @@
-"""Run the thesis example on the simulated rig at a given speed (for the kill test); print each batch's time.
+"""Run the thesis example's cycling on the simulated rig at a given speed (for the kill test); print each batch's
+time. Its imaging is left out here (the kill-and-resume test with frames is in tests/test_end_to_end_resume.py).
 
 Usage: python child_run.py OUT.h5 SPEED. Each stdout line is "<t of the batch's last point>" once the engine
 has handed the batch to the file writer.
@@ -6,6 +7,7 @@ has handed the batch to the file writer.
 
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from operando.clock import run_simulated
@@ -17,7 +19,7 @@ THESIS = Path(__file__).resolve().parents[2] / "examples" / "thesis_nmc622.toml"
 
 
 async def main(out: str) -> None:
-    plan = resolve(load_protocol(THESIS))
+    plan = replace(resolve(load_protocol(THESIS)), imaging=None)
     rig = build_rig("simulated", plan, seed=0)
     experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                             rig_config=rig.config)

@@ -18,7 +18,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
 from operando import clock
-from operando.engine import Experiment, ExperimentResult, ExperimentState, PointsRecorded, StepStarted
+from operando.engine import (
+    Experiment,
+    ExperimentResult,
+    ExperimentState,
+    FrameAcquired,
+    PointsRecorded,
+    StepStarted,
+)
 from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import ProtocolError
 from operando.plan import Plan
@@ -101,15 +108,16 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"operando simulate: interrupted; the file {out} is closed with status aborted.",
                       markup=False)
         return EXIT_CODES[ExperimentState.ABORTED]
-    _summary(console, result)
-    return EXIT_CODES.get(result.status, 1)
+    _summary(console, *result)
+    return EXIT_CODES.get(result[0].status, 1)
 
 
 async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
-                    telemetry: TelemetrySettings | None = None) -> ExperimentResult:
+                    telemetry: TelemetrySettings | None = None,
+                    ) -> tuple[ExperimentResult, dict[str, tuple[int, float]]]:
     rig = build_rig("simulated", plan, seed=seed)
     experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
-                            rig_config=rig.config)
+                            rig_config=rig.config, microscope=getattr(rig, "microscope", None))
     loop = asyncio.get_running_loop()
     handled = []
     for signal_number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
@@ -122,7 +130,8 @@ async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
     try:
         with _progress(console) as progress:
             task = progress.add_task(plan.name, total=plan.estimated_duration or None, step="starting",
-                                     cycle=0, E=math.nan, I=math.nan, soc=math.nan, hours=0.0)
+                                     cycle=0, E=math.nan, I=math.nan, soc=math.nan, hours=0.0, frames=0,
+                                     dose=0.0)
             watcher = asyncio.create_task(_follow(updates, progress, task))
             async with serving(experiment, telemetry, lambda line: console.print(line, markup=False)):
                 result = await experiment.run()
@@ -131,20 +140,30 @@ async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
         for signal_number in handled:
             loop.remove_signal_handler(signal_number)
         await rig.close()
-    return result
+    imaging = experiment.imaging
+    frames = {name: (region.frames, region.cumulative_dose * 1e-18)  # e-/m^2 -> e-/nm^2
+              for name, region in (imaging.regions.items() if imaging is not None else ())}
+    return result, frames
 
 
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.fields[step]}[/] cycle {task.fields[cycle]}"), BarColumn(),
         TextColumn("E {task.fields[E]:.4f} V  I {task.fields[I]:+.3e} A  SOC {task.fields[soc]:.1%}  "
-                   "t {task.fields[hours]:.2f} h"),
+                   "t {task.fields[hours]:.2f} h  frames {task.fields[frames]}  "
+                   "dose {task.fields[dose]:.3g} e-/nm2"),
         console=console, transient=False)
 
 
 async def _follow(updates, progress: Progress, task) -> None:  # noqa: ANN001 - rich's own types
-    """Show the latest point and step; drops updates rather than slow the run."""
+    """Show the latest point, step, frame count and highest region dose; drops updates rather than slow the
+    run."""
+    frames: dict[str, tuple[int, float]] = {}  # region -> (frames, dose e-/nm^2) as last seen
     async for event in updates:
+        if isinstance(event, FrameAcquired):
+            frames[event.region] = (event.index + 1, event.cumulative_dose * 1e-18)  # e-/m^2 -> e-/nm^2
+            progress.update(task, frames=sum(n for n, _ in frames.values()),
+                            dose=max(dose for _, dose in frames.values()))
         if isinstance(event, StepStarted):
             progress.update(task, step=f"{event.step}: {event.name} ({event.label})", cycle=event.cycle)
         elif isinstance(event, PointsRecorded):
@@ -155,7 +174,7 @@ async def _follow(updates, progress: Progress, task) -> None:  # noqa: ANN001 - 
                             hours=float(points.t[-1]) / 3600.0, cycle=int(points.cycle[-1]))
 
 
-def _summary(console: Console, result: ExperimentResult) -> None:
+def _summary(console: Console, result: ExperimentResult, frames: dict[str, tuple[int, float]]) -> None:
     """Plain lines (never wrapped or cut, so the file path can be copied)."""
     colour = {"completed": "green", "aborted": "yellow", "failed": "red"}.get(result.status.value, "white")
     rows = [("status", f"[{colour}]{result.status.value}[/] ({escape(result.reason)})"),
@@ -163,6 +182,8 @@ def _summary(console: Console, result: ExperimentResult) -> None:
             ("charge passed", f"{result.charged / 3.6:.4g} mAh ({result.charged:.4g} C)"),  # 1 mAh = 3.6 C
             ("discharge passed", f"{result.discharged / 3.6:.4g} mAh ({result.discharged:.4g} C)"),
             ("simulated time", f"{result.duration / 3600.0:.2f} h"),
+            *((f"region {name}", f"{name}: {count} frames, {dose:.4g} e-/nm2")
+              for name, (count, dose) in sorted(frames.items())),
             ("file", escape(str(result.path)))]
     out = Console(soft_wrap=True)
     for label, value in rows:

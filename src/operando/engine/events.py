@@ -18,7 +18,9 @@ class ExperimentState(StrEnum):
     """Where an experiment is in its life; the last three are final and are the file's ``status``."""
 
     IDLE = "idle"
-    RUNNING = "running"  # pause and resume (running <-> paused) come with a later issue
+    RUNNING = "running"
+    PAUSED = "paused"  # by request: cell at open circuit (recorded), no imaging, beam blanked
+    SUSPENDED = "suspended"  # paused by a condition (e.g. an instrument offline); resumes when it clears
     FINISHING = "finishing"
     COMPLETED = "completed"
     ABORTED = "aborted"
@@ -115,13 +117,16 @@ class StepStarted(Event):
     source: str
     device_offset: float
     offset_uncertainty: float
+    continued: bool = False  # the step goes on after a pause or an interruption, with what it had left
+    elapsed_before: float = 0.0  # s the step had already run before (continued steps)
     kind: ClassVar[str] = "step_started"
 
 
 @dataclass(frozen=True)
 class StepEnded(Event):
     """A step ended. ``reason``: "limit" (``limit`` says which, ``action`` what followed), "duration" (ran
-    its time or the instrument ended it), "stopped" (the run aborted or failed in it: see ``message``)."""
+    its time or the instrument ended it), "stopped" (the run aborted or failed in it: see ``message``),
+    "paused" (interrupted by a pause: it continues on resume; ``elapsed`` s it had run in all)."""
 
     step: int
     name: str
@@ -131,6 +136,7 @@ class StepEnded(Event):
     points: int = 0
     charge: float = 0.0  # C passed during the step
     message: str = ""  # for "stopped": why the run stopped
+    elapsed: float = 0.0  # s the step ran, pauses excluded
     kind: ClassVar[str] = "step_ended"
 
 
@@ -173,3 +179,113 @@ class StateChanged(Event):
     new: ExperimentState
     reason: str = ""
     kind: ClassVar[str] = "state_changed"
+
+
+@dataclass(frozen=True)
+class FrameAcquired(Event):
+    """A frame of one region, every detector from one scan, with the electrochemical state at mid-scan.
+
+    Times s on the timeline; E_we V, I A, Q C, soc 0..1; frame_dose and cumulative_dose electrons/m^2;
+    pixel_size m; drift (dy, dx) m measured by the tracker (None without tracking). ``images`` (detector, y,
+    x) uint16 and ``displacement`` (2, gy, gx) m go to the file; ``thumbnail`` uint8 (at most 256 px on the
+    long side) is for live views; ``settings`` holds the beam, scan, stage and tracker values of the row.
+    ``ec_source``: "interpolated" between the points around mid-scan, "extrapolated" from the last point
+    (none came after in time), or "none" (no point yet).
+    """
+
+    region: str
+    index: int
+    trigger: str
+    t_requested: float
+    t_start: float
+    t_mid: float
+    t_end: float
+    E_we: float
+    I: float  # noqa: E741 - the lab's name for the current
+    Q: float
+    soc: float
+    cycle: int
+    step: int
+    frame_dose: float
+    cumulative_dose: float
+    detectors: tuple[str, ...]
+    pixel_size: float
+    thumbnail: np.ndarray = dataclasses.field(repr=False, compare=False)
+    drift: tuple[float, float] | None = None
+    confidence: float | None = None
+    ec_source: str = "interpolated"
+    images: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    displacement: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    kind: ClassVar[str] = "frame_acquired"
+
+    def payload(self) -> dict[str, Any]:
+        """Everything but the pixels (the file keeps those in /entry/rois/<region>/)."""
+        payload = super().payload()
+        for name in ("thumbnail", "images", "displacement"):
+            payload.pop(name, None)
+        return payload
+
+
+@dataclass(frozen=True)
+class AcquisitionSkipped(Event):
+    """A trigger fired but no frame was taken: ``reason`` says why (dose budget, paused, min_interval...)."""
+
+    region: str
+    trigger: str
+    reason: str
+    kind: ClassVar[str] = "acquisition_skipped"
+
+
+@dataclass(frozen=True)
+class TriggerCoalesced(Event):
+    """A trigger fired while a frame of the region was queued or being taken: that frame serves both."""
+
+    region: str
+    trigger: str
+    kind: ClassVar[str] = "trigger_coalesced"
+
+
+@dataclass(frozen=True)
+class DriftMeasured(Event):
+    """The drift tracker's verdict on a frame: ``shift`` (dy, dx) m against the keyframe, ``correction``
+    beam shift (x, y) m applied after it, ``stage_move`` if the stage moved, ``valid`` if trusted."""
+
+    region: str
+    shift: tuple[float, float]
+    confidence: float
+    correction: tuple[float, float]
+    stage_move: bool
+    valid: bool
+    reason: str = ""
+    kind: ClassVar[str] = "drift_measured"
+
+
+@dataclass(frozen=True)
+class RegionLost(Event):
+    """A region is no longer imaged for the rest of the run (its dose budget is spent, or it is lost)."""
+
+    region: str
+    reason: str
+    kind: ClassVar[str] = "region_lost"
+
+
+@dataclass(frozen=True)
+class RegionSuspended(Event):
+    """Imaging of a region stops for a while after repeated microscope faults; retried at ``retry_at`` s."""
+
+    region: str
+    reason: str
+    retry_at: float
+    kind: ClassVar[str] = "region_suspended"
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    """An interrupted experiment continues in the same file: the record has a gap from ``last_record`` s to
+    ``t``; the current during the gap is unknown, so Q does not integrate across it."""
+
+    last_record: float
+    gap: float
+    reason: str
+    kind: ClassVar[str] = "resumed"

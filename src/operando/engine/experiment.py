@@ -1,10 +1,12 @@
-"""An experiment: run a plan on a potentiostat, record every point to one file, always leave the cell safe.
+"""An experiment: run a plan on a potentiostat (and a microscope), record everything to one file, always
+leave the instruments safe.
 
-Under one TaskGroup: the protocol executor (step after step), the data pump (reads, stamps, checks stops and
-safety), the duration watchdog, an abort listener, and the sinks (the file first). Whatever ends the run
+Under one TaskGroup: the protocol executor (step after step, pauses included), the data pump (reads, stamps,
+checks stops and safety), the imaging tasks (see :mod:`operando.engine.imaging`: they never hold up the two
+before), the duration watchdog, an abort listener, and the sinks (the file first). Whatever ends the run
 (the last step, a safety trip, an instrument fault, a bug, an abort or a cancellation), :meth:`_finish`
-puts the potentiostat in its safe state, keeps every point already received and closes the file with the
-matching status.
+puts the potentiostat in its safe state, blanks the beam, keeps every point and frame already received and
+closes the file with the matching status. A run can also continue an interrupted one (``resume``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import asyncio
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from operando.clock import is_simulated
 from operando.engine.bus import EventBus
+from operando.engine.continuation import Continuation, remaining
 from operando.engine.events import (
     Event,
     ExperimentState,
@@ -25,22 +30,27 @@ from operando.engine.events import (
     ImpedanceRecorded,
     Note,
     PointsRecorded,
+    Resumed,
     SafetyTripped,
     StateChanged,
     StepEnded,
     StepStarted,
 )
 from operando.engine.file_sink import StorageSink
+from operando.engine.history import PointHistory
+from operando.engine.imaging import Imaging
 from operando.engine.recorder import Recorder, StepRecord
+from operando.engine.resume import ResumeState
 from operando.engine.sensors import SensorPoller, sensor_limits
 from operando.engine.stops import StopReason, first_stop, first_violation
 from operando.errors import InstrumentError, OperandoError, SafetyTrip
 from operando.instrument_thread import InstrumentThread
 from operando.plan import Plan, PlannedStep
+from operando.roles.microscope import Microscope
 from operando.roles.potentiostat import InstrumentInfo, Potentiostat, Readout
 from operando.roles.sensor import Sensor
-from operando.storage import ExperimentFile, FileWriter, technique_labels
-from operando.techniques import Impedance
+from operando.storage import PAUSE_LABEL, ExperimentFile, FileWriter, technique_labels
+from operando.techniques import Impedance, OpenCircuit, Recording
 from operando.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -73,22 +83,32 @@ def _leaves(error: BaseException) -> list[BaseException]:
 
 
 class Experiment:
-    """Runs ``plan`` on ``potentiostat`` and writes ``out_path``; subscribe to :attr:`bus` before :meth:`run`.
+    """Runs ``plan`` on ``potentiostat`` (and ``microscope`` for its imaging plan) and writes ``out_path``;
+    subscribe to :attr:`bus` before :meth:`run`.
 
     ``poll_interval`` s between reads of the potentiostat (on the experiment clock, simulated or not);
-    ``flush_interval`` s of wall time between file flushes at most.
+    ``flush_interval`` s of wall time between file flushes at most. With ``resume`` (read from an interrupted
+    run's file by :func:`operando.engine.resume.read_resume_state`) the run continues in that file.
     """
 
     def __init__(self, plan: Plan, potentiostat: Potentiostat, out_path: str | Path, *,
                  poll_interval: float = 1.0, rig_config: Mapping[str, Any] | None = None,
                  instrument_name: str = "potentiostat", flush_interval: float = 1.0,
-                 safe_state_timeout: float = 30.0, sensors: Mapping[str, Sensor] | None = None,
+                 safe_state_timeout: float = 30.0, microscope: Microscope | None = None,
+                 microscope_name: str = "microscope", resume: ResumeState | None = None,
+                 sensors: Mapping[str, Sensor] | None = None,
                  sensor_intervals: Mapping[str, float] | None = None) -> None:
         if not (poll_interval > 0 and math.isfinite(poll_interval)):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if not plan.steps:
             raise ValueError(f"plan {plan.name!r} has no steps to run")
+        if plan.imaging is not None and plan.imaging.regions and microscope is None:
+            names = ", ".join(region.name for region in plan.imaging.regions)
+            raise ValueError(f"plan {plan.name!r} images {names} but the rig has no microscope")
         self.plan = plan
+        self.microscope = microscope if plan.imaging is not None and plan.imaging.regions else None
+        self.microscope_name = microscope_name
+        self.resume = resume
         self.potentiostat = potentiostat
         self.out_path = Path(out_path)
         self.poll_interval = float(poll_interval)
@@ -114,8 +134,49 @@ class Experiment:
         self._storage_error: BaseException | None = None
         self._pending_read: asyncio.Task[Readout] | None = None
         self._impedance_runs = 0
+        self._wake = asyncio.Event()  # cuts the pump's sleep short (a pause, a resume)
+        self._pause_wanted: tuple[str, str] | None = None  # (reason, author) until the executor pauses
+        self._resume_wanted = asyncio.Event()
+        self._resume_author = ""
+        self.imaging: Imaging | None = None
+        self.history = PointHistory(plan.cell.capacity) if self.microscope is not None else None
+        if resume is not None:
+            self.recorder.counter.resume(resume.charge, resume.charged, resume.discharged)
+            self.recorder.points = resume.points
+            self._impedance_runs = resume.impedance_runs
 
-    # public controls
+    # public controls (all callable from the event loop at any time)
+
+    def request_pause(self, reason: str = "", author: str = "") -> None:
+        """Pause: the step stops, the cell rests at open circuit (recorded), no frames, beam blanked."""
+        if self.state is not ExperimentState.RUNNING or self._pause_wanted is not None:
+            raise ValueError(f"cannot pause: the experiment is {self._state_words()}")
+        self._pause_wanted = (reason or "paused by request", author)
+        self._resume_wanted.clear()
+        self._wake.set()
+
+    def request_resume(self, author: str = "") -> None:
+        """Continue a paused experiment: the interrupted step goes on with what it had left."""
+        paused = (ExperimentState.PAUSED, ExperimentState.SUSPENDED)
+        if self.state not in paused or self._resume_wanted.is_set():
+            raise ValueError(f"cannot resume: the experiment is {self._state_words()}, not paused")
+        self._resume_author = author
+        self._resume_wanted.set()
+        self._wake.set()
+
+    def request_acquisition(self, region: str | None = None, author: str = "") -> None:
+        """Take a frame of ``region`` (None: every region) as soon as the microscope is free."""
+        if self.imaging is None:
+            raise ValueError("cannot acquire: this experiment has no imaging plan" if self.microscope is None
+                             else f"cannot acquire: the experiment is {self._state_words()}")
+        if self.state is not ExperimentState.RUNNING:
+            raise ValueError(f"cannot acquire: the experiment is {self._state_words()}")
+        self.imaging.request(region, author)
+
+    def _state_words(self) -> str:
+        if self._pause_wanted is not None and self.state is ExperimentState.RUNNING:
+            return "pausing"
+        return self.state.value
 
     def request_abort(self, reason: str = "aborted by the user") -> None:
         """Stop the run as soon as possible: safe state, status aborted (callable from a signal handler)."""
@@ -133,20 +194,29 @@ class Experiment:
         """Run the whole plan; returns how it ended (raises only if it cannot start, or when cancelled)."""
         if self.state is not ExperimentState.IDLE:
             raise RuntimeError(f"experiment {self.plan.name!r} already {self.state.value}; make a new one")
-        if self.out_path.exists():  # refused before anything moves
+        if self.resume is None and self.out_path.exists():  # refused before anything moves
             raise FileExistsError(f"{self.out_path} already exists; a record is never overwritten")
+        if self.resume is not None and not self.out_path.exists():
+            raise FileNotFoundError(f"{self.out_path}: the file to resume into does not exist")
         file_thread = InstrumentThread("file")
         try:
-            info = await self.potentiostat.connect()
-            instruments = {self.instrument_name: info, **await self._connect_sensors()}
-            self.timeline = Timeline()
+            instruments = await self._connect()
+            if self.resume is None:
+                self.timeline = Timeline()
+            else:
+                self.timeline = Timeline.resumed(self.resume.last_record + self._resume_gap(),
+                                                 self.resume.start_utc)
             try:
-                file = await file_thread.call(
-                    ExperimentFile.create, self.out_path, plan=self.plan,
-                    instruments=instruments, start_utc=self.timeline.start_utc,
-                    rig_config=self.rig_config, sections=self._sections())
+                if self.resume is None:
+                    file = await file_thread.call(
+                        ExperimentFile.create, self.out_path, plan=self.plan, instruments=instruments,
+                        start_utc=self.timeline.start_utc, rig_config=self.rig_config,
+                        sections=self._sections())
+                else:
+                    file = await file_thread.call(ExperimentFile.reopen, self.out_path)
             except BaseException:
                 await self._safe_state()
+                await self._microscope_safe_state()
                 await self._disconnect()
                 raise
             writer = FileWriter(file, flush_interval=self.flush_interval)
@@ -175,19 +245,50 @@ class Experiment:
         return ExperimentResult(status, self.out_path, self.recorder.points, counter.charge, end, reason,
                                 error, counter.charged, counter.discharged)
 
+    async def _connect(self) -> dict[str, InstrumentInfo]:
+        """Connect every instrument; a microscope that cannot connect stops the start (cell left safe)."""
+        instruments = {self.instrument_name: await self.potentiostat.connect()}
+        if self.microscope is not None:
+            try:
+                instruments[self.microscope_name] = await self.microscope.connect()
+                if not (await self.microscope.beam()).on:
+                    await self.microscope.beam_on()
+                await self.microscope.blank()
+            except BaseException:
+                await self._safe_state()
+                await self._disconnect()
+                raise
+        instruments.update(await self._connect_sensors())
+        return instruments
+
+    def _resume_gap(self) -> float:
+        """Seconds between the last record and now: the wall clock's gap, none on simulated time (a simulated
+        run has no real gap: it continues where the record stops)."""
+        assert self.resume is not None
+        if is_simulated():
+            return 0.0
+        since_start = (datetime.now(UTC) - self.resume.start_utc).total_seconds()
+        return max(0.0, since_start - self.resume.last_record)
+
     async def _supervise(self) -> tuple[ExperimentState, str, BaseException | None]:
         """Run the protocol tasks, classify how they ended, then finish; never raises."""
-        await self._set_state(ExperimentState.RUNNING, "started")
+        await self._set_state(ExperimentState.RUNNING, "started" if self.resume is None else "resumed")
         status, reason, error = ExperimentState.COMPLETED, "all steps done", None
         try:
+            if self.resume is not None:
+                await self._publish(Resumed(self._now(), self.resume.last_record,
+                                            self._now() - self.resume.last_record, self.resume.reason))
+            self._start_imaging()
             async with asyncio.TaskGroup() as group:
-                pump = group.create_task(self._pump(), name="data pump")
-                watchdog = group.create_task(self._watch_duration(), name="duration watchdog")
-                listener = group.create_task(self._listen_for_abort(), name="abort listener")
-                polling = ([group.create_task(self._poll_sensors(), name="sensors")]
-                           if self.sensors is not None else [])
+                tasks = [group.create_task(self._pump(), name="data pump"),
+                         group.create_task(self._watch_duration(), name="duration watchdog"),
+                         group.create_task(self._listen_for_abort(), name="abort listener")]
+                if self.imaging is not None:
+                    tasks.append(group.create_task(self.imaging.run(), name="imaging"))
+                if self.sensors is not None:
+                    tasks.append(group.create_task(self._poll_sensors(), name="sensors"))
                 await self._execute()
-                for task in (pump, watchdog, listener, *polling):
+                for task in tasks:
                     task.cancel()
         except asyncio.CancelledError as cancelled:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
@@ -196,6 +297,19 @@ class Experiment:
             status, reason, error = self._classify(raised)
         await self._finish(status, reason, error)
         return status, reason, error
+
+    def _start_imaging(self) -> None:
+        if self.microscope is None or self.history is None:
+            return
+        loop = asyncio.get_running_loop()
+        polls = [getattr(step.technique, "recording", Recording()).dt for step in self.plan.steps]
+        resume = self.resume
+        if resume is not None:
+            self.history.seed(resume.recent_points)
+        self.imaging = Imaging(
+            self.plan, self.microscope, publish=self._publish, now=self._now, history=self.history,
+            loop_offset=loop.time() - self._now(), ec_wait=2 * self.poll_interval + max(polls, default=0.0),
+            start=resume.regions if resume is not None else None, microscope_name=self.microscope_name)
 
     @staticmethod
     def _classify(raised: BaseException) -> tuple[ExperimentState, str, BaseException]:
@@ -212,17 +326,35 @@ class Experiment:
 
     async def _execute(self) -> None:
         steps = self.plan.steps
-        index = 0
+        index = self.resume.step_index if self.resume is not None else 0
+        carry = self.resume.continuation if self.resume is not None else None
         while index < len(steps):
+            if self._pause_wanted is not None:
+                await self._pause(steps[index])
             step = steps[index]
-            record = await self._start_step(step)
+            record = await self._start_step(step, carry)
+            carry = None
+            if record is None:  # a continued step with nothing left to run
+                index += 1
+                continue
             await self._step_done.wait()
             stop = self._stop
-            reason = "limit" if stop is not None else "duration"
-            await self._publish(StepEnded(self._now(), step.index, step.name, reason,
-                                          stop.description if stop else None, stop.action if stop else "next",
-                                          record.points, record.charge))
+            now = self._now()
+            elapsed = self._elapsed(record, now)
             self._current = None
+            if stop is not None and stop.action == "pause":
+                await self._publish(StepEnded(now, step.index, step.name, "paused", None, "pause",
+                                              record.points, record.charge, stop.description, elapsed))
+                carry = Continuation(elapsed, record.charge_at_start, record.first_abs_current, record.points,
+                                     record.charge)
+                await self._pause(step)
+                continue
+            reason = "limit" if stop is not None else "duration"
+            await self._publish(StepEnded(now, step.index, step.name, reason,
+                                          stop.description if stop else None, stop.action if stop else "next",
+                                          record.points, record.charge, "", elapsed))
+            if self.imaging is not None:
+                self.imaging.offer_step("step_end", now, step.name, step.label)
             index += 1
             if stop is not None and stop.action == "end_group" and step.group is not None:
                 skipped = []
@@ -233,23 +365,80 @@ class Experiment:
                     text = f"group {step.group!r} ended by {stop.description}: skipped steps {skipped}"
                     await self._publish(Note(self._now(), text))
 
-    async def _start_step(self, step: PlannedStep) -> StepRecord:
+    def _elapsed(self, record: StepRecord, now: float) -> float:
+        """Seconds the step's technique has run, pauses excluded, at most its planned duration."""
+        ran = record.elapsed_before + max(0.0, now - record.clock.offset)
+        return min(ran, getattr(record.step.technique, "duration", math.inf))
+
+    async def _start_step(self, step: PlannedStep, carry: Continuation | None = None) -> StepRecord | None:
+        assert self.timeline is not None
+        technique, elapsed_before = step.technique, 0.0
+        if carry is not None:
+            technique, elapsed_before = remaining(step.technique, carry)
+            if getattr(technique, "duration", math.inf) <= 0:
+                return None
+        record = await self._run_technique(step, technique, self._labels[step.label])
+        if carry is not None and elapsed_before > 0:
+            record.elapsed_before = elapsed_before
+            record.charge_at_start = carry.charge_at_start
+            record.first_abs_current = carry.first_abs_current
+            record.points = carry.points
+            record.last_charge = self.recorder.counter.charge
+        await self._publish(StepStarted(record.clock.offset, step.index, step.name, step.label, step.cycle,
+                                        step.source, record.clock.offset, record.clock.uncertainty,
+                                        carry is not None, elapsed_before))
+        if self.imaging is not None and carry is None:
+            self.imaging.offer_step("step_start", record.clock.offset, step.name, step.label)
+        self._step_started.set()
+        return record
+
+    async def _run_technique(self, step: PlannedStep, technique: Any, code: int) -> StepRecord:
+        """Start a technique on the potentiostat and make it the one the pump records."""
         assert self.timeline is not None
         before = self.timeline.now()
-        await self.potentiostat.start(step.technique)
+        await self.potentiostat.start(technique)
         after = self.timeline.now()
         clock = self.timeline.device_clock(f"{self.instrument_name} step {step.index}", before, after)
-        record = StepRecord(step, clock, self._labels[step.label], self.recorder.counter.charge)
-        if isinstance(step.technique, Impedance):
+        run_step = step if technique is step.technique else replace(step, technique=technique)
+        record = StepRecord(run_step, clock, code, self.recorder.counter.charge)
+        if isinstance(technique, Impedance):
             record.impedance_run = self._impedance_runs
             self._impedance_runs += 1
         self._stop = None
         self._step_done.clear()
         self._current = record
-        await self._publish(StepStarted(after, step.index, step.name, step.label, step.cycle, step.source,
-                                        clock.offset, clock.uncertainty))
-        self._step_started.set()
         return record
+
+    # pause and resume
+
+    async def _pause(self, step: PlannedStep) -> None:
+        """Rest at open circuit (recorded as the interrupted step, technique "OCV (pause)") until resumed."""
+        reason, author = self._pause_wanted or ("paused", "")
+        if self.imaging is not None:
+            self.imaging.set_active(False)
+        await self._set_state(ExperimentState.PAUSED, f"{reason} ({author})" if author else reason)
+        recording = getattr(step.technique, "recording", None) or Recording(dt=60.0)
+        rest = OpenCircuit(duration=max(self.plan.safety.max_duration - self._now(), 1.0),
+                           recording=Recording(dt=recording.dt))
+        pause_step = replace(step, name="pause", label=PAUSE_LABEL, technique=rest, stops=(),
+                             relative_current_stop=None)
+        record = await self._run_technique(pause_step, rest, self._labels[PAUSE_LABEL])
+        await self._publish(StepStarted(record.clock.offset, step.index, "pause", PAUSE_LABEL, step.cycle,
+                                        step.source, record.clock.offset, record.clock.uncertainty))
+        self._step_started.set()
+        await self._resume_wanted.wait()
+        self._stop = StopReason("resumed", "next", 0)
+        self._wake.set()
+        await self._step_done.wait()
+        await self._publish(StepEnded(self._now(), step.index, "pause", "duration", None, "next",
+                                      record.points, record.charge, "", self._elapsed(record, self._now())))
+        self._current = None
+        self._pause_wanted = None
+        self._resume_wanted.clear()
+        author = self._resume_author
+        await self._set_state(ExperimentState.RUNNING, f"resumed ({author})" if author else "resumed")
+        if self.imaging is not None:
+            self.imaging.set_active(True)
 
     # data pump
 
@@ -269,12 +458,15 @@ class Experiment:
         return readout
 
     async def _pump(self) -> None:
+        pause_code = self._labels[PAUSE_LABEL]
         while True:
             record = self._current
             if record is None or self._step_done.is_set():
                 self._step_started.clear()
                 await self._step_started.wait()
                 continue
+            if self._pause_wanted is not None and self._stop is None and record.technique_code != pause_code:
+                self._stop = StopReason(self._pause_wanted[0], "pause", 0)
             readout = await self._read()
             await self._ingest(record, readout, check=True)
             if self._stop is not None and readout.running and not record.stop_sent:
@@ -284,7 +476,12 @@ class Experiment:
             if not readout.running:
                 self._step_done.set()
                 continue
-            await asyncio.sleep(self._next_poll(record))
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self._next_poll(record)):  # not wait_for: see imaging._schedule
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
 
     def _next_poll(self, record: StepRecord) -> float:
         """Poll interval, shortened to wake when a timed step should end so the next starts on time."""
@@ -295,6 +492,8 @@ class Experiment:
         """Record a readout's points; with ``check``, find the step's stop and trip on a safety violation."""
         if readout.points:
             batch = self.recorder.record(record, readout.points)
+            if self.imaging is not None:
+                self.imaging.offer_points(batch)
             await self._publish(PointsRecorded(float(batch.t[-1]), batch))
             if check:
                 violation = first_violation(self.plan.safety, batch)
@@ -332,19 +531,23 @@ class Experiment:
     # the way out
 
     async def _finish(self, status: ExperimentState, reason: str, error: BaseException | None) -> None:
-        """Safe state first, then keep what the instrument still holds, then close the record."""
+        """Safe state first (cell, then beam), then keep what the instruments hold, then close the record."""
         await self._set_state(ExperimentState.FINISHING, reason)
         if error is not None and not isinstance(error, SafetyTrip | AbortRequested | asyncio.CancelledError):
             code, name = (error.code, error.name) if isinstance(error, InstrumentError) else (None, "")
             source = self.instrument_name if isinstance(error, InstrumentError) else "operando"
             await self._publish(Fault(self._now(), str(error) or type(error).__name__, source, code, name))
         await self._safe_state()
+        await self._microscope_safe_state()
         record = self._current
         if record is not None:
             await self._drain(record)
             if status is not ExperimentState.COMPLETED:
                 await self._publish(StepEnded(self._now(), record.step.index, record.step.name, "stopped",
-                                              None, "stop", record.points, record.charge, reason))
+                                              None, "stop", record.points, record.charge, reason,
+                                              self._elapsed(record, self._now())))
+        if self.imaging is not None:
+            await self.imaging.finish()
         await self._set_state(status, reason)
         await self._disconnect()
         await self.bus.close()
@@ -357,6 +560,7 @@ class Experiment:
             return await self.sensors.connect()
         except BaseException:
             await self._safe_state()
+            await self._microscope_safe_state()
             await self._disconnect()
             raise
 
@@ -375,6 +579,23 @@ class Experiment:
             await self.potentiostat.disconnect()
         except Exception as exc:  # noqa: BLE001 - already safe; a failed goodbye is only worth a line
             log.warning("%s: disconnect failed: %s", self.instrument_name, exc)
+        if self.microscope is not None:
+            try:
+                await self.microscope.disconnect()
+            except Exception as exc:  # noqa: BLE001 - as above
+                log.warning("%s: disconnect failed: %s", self.microscope_name, exc)
+
+    async def _microscope_safe_state(self) -> None:
+        """Blank the beam and stop the stage; a failure is recorded (the cell is already safe)."""
+        if self.microscope is None:
+            return
+        try:
+            await asyncio.wait_for(self.microscope.safe_state(), self.safe_state_timeout)
+        except Exception as exc:  # noqa: BLE001 - reported; nothing more can be done from software
+            log.error("%s: safe state failed: %s", self.microscope_name, exc)
+            if self.timeline is not None and self.state is not ExperimentState.IDLE:
+                await self._publish(Fault(self._now(), f"safe state failed: {exc}", self.microscope_name,
+                                          getattr(exc, "code", None), getattr(exc, "name", "")))
 
     async def _safe_state(self) -> None:
         try:

@@ -27,6 +27,12 @@ class ChargeCounter:
         self.discharged = 0.0  # C passed while it was negative, as a positive number
         self._last: tuple[float, float] | None = None  # (t s, I A) of the previous point
 
+    def resume(self, charge: float, charged: float, discharged: float) -> None:
+        """Carry on from a record read back: the next point starts at ``charge`` C, nothing integrated
+        across the gap (what flowed while nothing recorded is unknown)."""
+        self.charge, self.charged, self.discharged = charge, charged, discharged
+        self._last = None
+
     def add(self, t: np.ndarray, current: np.ndarray) -> np.ndarray:
         """The charge at each new point, continuing from the previous ones."""
         if len(t) == 0:
@@ -34,9 +40,9 @@ class ChargeCounter:
         if self._last is not None:
             t_all = np.concatenate(([self._last[0]], t))
             i_all = np.concatenate(([self._last[1]], current))
-            start = self.charge
         else:
-            t_all, i_all, start = t, current, 0.0
+            t_all, i_all = t, current
+        start = self.charge
         slices = 0.5 * (i_all[1:] + i_all[:-1]) * np.diff(t_all)
         self.charged += float(slices[slices > 0].sum())
         self.discharged -= float(slices[slices < 0].sum())
@@ -61,6 +67,7 @@ class StepRecord:
     last_charge: float = 0.0
     impedance_points: int = 0
     stop_sent: bool = False  # the engine asked the instrument to end the step early
+    elapsed_before: float = 0.0  # s the step ran before a pause or an interruption (a continued step)
 
     @property
     def charge(self) -> float:

@@ -45,7 +45,7 @@ def _measure(limit: Limit, run: StepRecord, t_device: float, E_we: float, curren
         case "abs_Q":
             return abs(charge - run.charge_at_start)
         case "time":
-            return t_device
+            return t_device + run.elapsed_before
         case "abs_dE_dt":
             return None if dE_dt is None else abs(dE_dt)
         case "soc":

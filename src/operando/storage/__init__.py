@@ -1,12 +1,21 @@
 """One HDF5 file per experiment (docs/data-format.md): created whole, appended under SWMR, readable live."""
 
-from operando.storage._file import FORMAT_VERSION, ExperimentFile, Section
-from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
+from operando.storage._file import FORMAT_VERSION, ExperimentFile, Section, repair_killed_file
+from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, PAUSE_LABEL, technique_labels
+from operando.storage._rois import (
+    DISPLACEMENT_CELL,
+    EC_SOURCES,
+    FRAME_TABLE,
+    displacement_grid,
+    trigger_labels,
+)
 from operando.storage._table import Column, Table
 from operando.storage._writer import FileWriter
-from operando.storage.reader import ExperimentRecord, read_experiment
+from operando.storage.reader import ExperimentRecord, RegionRecord, read_experiment, read_frames
 
 __all__ = [
-    "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "IMPEDANCE", "Column", "ExperimentFile", "ExperimentRecord",
-    "FileWriter", "Section", "Table", "read_experiment", "technique_labels",
+    "DISPLACEMENT_CELL", "EC_SOURCES", "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "FRAME_TABLE", "IMPEDANCE",
+    "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord", "Section",
+    "Table", "displacement_grid", "read_experiment", "read_frames", "repair_killed_file", "technique_labels",
+    "trigger_labels",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,12 +21,13 @@ from operando.plan import Plan
 from operando.roles.potentiostat import InstrumentInfo
 from operando.storage._events import encode_payload, to_json
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
+from operando.storage._rois import RegionFrames, create_rois
 from operando.storage._table import Column, Table
 
 FORMAT_VERSION = "1"
 _STR = h5py.string_dtype("utf-8")
 
-# A section adds its groups and datasets to /entry before SWMR starts (later: /entry/rois/<name>).
+# A section adds its groups and datasets to /entry before SWMR starts (the regions' are built in).
 Section = Callable[[h5py.Group, Plan], None]
 
 
@@ -75,6 +77,8 @@ class ExperimentFile:
         self.impedance = Table(self.entry["impedance"], IMPEDANCE)
         self.events = Table(self.entry["events"], EVENTS)
         self._tables: dict[str, Table] = {}  # tables of sections (sensors), opened on first append
+        rois = self.entry.get("rois")
+        self.rois = {name: RegionFrames(group) for name, group in rois.items()} if rois is not None else {}
 
     @classmethod
     def create(cls, path: str | Path, *, plan: Plan, instruments: Mapping[str, InstrumentInfo],
@@ -102,6 +106,7 @@ class ExperimentFile:
             electrochem.attrs["steps"] = _steps_json(plan)
             Table.create(entry, "impedance", IMPEDANCE, chunk_rows=1024)
             Table.create(entry, "events", EVENTS, chunk_rows=64, compression="gzip")
+            create_rois(entry, plan)
             for section in sections:
                 section(entry, plan)
             file.swmr_mode = True
@@ -112,24 +117,39 @@ class ExperimentFile:
         return cls(file)
 
     @classmethod
-    def reopen(cls, path: str | Path) -> ExperimentFile:
-        """Open an interrupted experiment's file to append to it (resume); status goes back to running."""
+    def reopen(cls, path: str | Path, *, repair: bool = True) -> ExperimentFile:
+        """Open an interrupted experiment's file to append to it (resume); status goes back to running.
+
+        A writer that was killed leaves the file marked as open for writing; with ``repair`` its contents are
+        copied into a fresh file that then replaces it (see :func:`repair_killed_file`).
+        """
         try:
             file = h5py.File(path, "r+", libver="latest")
         except OSError as exc:
-            if "h5clear" not in str(exc):
+            if "h5clear" not in str(exc) or not repair:
                 raise
-            raise OSError(f"{path} was not closed by its writer (a killed run?). It still reads with "
-                          f"swmr=True; to append to it, first clear its consistency flag: h5clear -s {path}"
-                          ) from exc
+            repair_killed_file(path)
+            file = h5py.File(path, "r+", libver="latest")
         try:
             opened = cls(file)
+            opened.electrochem.truncate()
+            opened.impedance.truncate()
+            opened.events.truncate()
+            for region in opened.rois.values():
+                region.truncate()
             file.swmr_mode = True
             opened.set_status("running")
         except BaseException:
             file.close()
             raise
         return opened
+
+    def append_frame(self, region: str, images: np.ndarray, displacement: np.ndarray | None,
+                     row: Mapping[str, Any]) -> None:
+        """One frame of ``region``: pixels (detector, y, x), displacement field or None, table row."""
+        if region not in self.rois:
+            raise KeyError(f"no region {region!r} in this file; it has {sorted(self.rois) or 'none'}")
+        self.rois[region].append(images, displacement, row)
 
     def append_table(self, path: str, columns: Mapping[str, np.ndarray]) -> None:
         """Append rows to a table a section created under /entry (e.g. ``sensors/<name>``)."""
@@ -171,3 +191,25 @@ class ExperimentFile:
         if self.file.id.valid:
             self.file.flush()
             self.file.close()
+
+
+def repair_killed_file(path: str | Path) -> None:
+    """Make a file whose writer was killed writable again: copy everything into a fresh file next to it,
+    then atomically replace it. HDF5 marks a file open for (SWMR) writing in its superblock and refuses to
+    open it for writing while the mark is set; h5py cannot clear the mark, a copy carries none."""
+    path = Path(path)
+    fresh = path.with_name(path.name + ".repairing")
+    fresh.unlink(missing_ok=True)
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as source, \
+                h5py.File(fresh, "w-", libver="latest") as target:
+            for key, value in source.attrs.items():
+                target.attrs[key] = value
+            for name in source:
+                source.copy(source[name], target, name=name)
+        with open(fresh, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(fresh, path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise

@@ -37,9 +37,13 @@ EVENTS = (
 )
 
 
+PAUSE_LABEL = "OCV (pause)"  # points recorded at open circuit while the run is paused
+
+
 def technique_labels(plan: Plan) -> tuple[str, ...]:
-    """The plan's technique labels in order of first use; a point's technique code indexes this tuple."""
-    labels = tuple(dict.fromkeys(step.label for step in plan.steps))
+    """The plan's technique labels in order of first use, then the pause label; a point's technique code
+    indexes this tuple."""
+    labels = (*dict.fromkeys(step.label for step in plan.steps if step.label != PAUSE_LABEL), PAUSE_LABEL)
     if len(labels) > 255:
         raise ValueError(f"plan {plan.name!r} uses {len(labels)} technique labels; a file holds at most 255")
     return labels

@@ -36,6 +36,12 @@ class Table:
     def create(cls, parent: h5py.Group, name: str, columns: Sequence[Column], *, chunk_rows: int = 4096,
                compression: str | None = None) -> Table:
         group = parent.create_group(name)
+        return cls.add_columns(group, columns, chunk_rows=chunk_rows, compression=compression)
+
+    @classmethod
+    def add_columns(cls, group: h5py.Group, columns: Sequence[Column], *, chunk_rows: int = 4096,
+                    compression: str | None = None) -> Table:
+        """Make the columns inside an existing group (which may hold other datasets too)."""
         for column in columns:
             dataset = group.create_dataset(column.name, shape=(0,), maxshape=(None,), dtype=column.dtype,
                                            chunks=(chunk_rows,), compression=compression)
@@ -45,6 +51,14 @@ class Table:
 
     def __len__(self) -> int:
         return self._length
+
+    def truncate(self, length: int | None = None) -> None:
+        """Cut every column to ``length`` rows (default: the shortest), e.g. after a writer was killed."""
+        length = self._length if length is None else length
+        for dataset in self._datasets.values():
+            if dataset.shape[0] != length:
+                dataset.resize((length,))
+        self._length = length
 
     def append(self, data: Mapping[str, np.ndarray | Sequence[object]]) -> None:
         """Append equal-length arrays, one per column (every column must be given)."""

@@ -51,7 +51,8 @@ class FileWriter:
         return self._pending
 
     def submit(self, kind: str, data: Any) -> None:
-        """Queue ``("points"|"impedance", columns)``, ``("events", rows)`` or ``("status", kwargs)``."""
+        """Queue ``("points"|"impedance", columns)``, ``("events", rows)``, ``("status", kwargs)`` or
+        ``("frame", kwargs of ExperimentFile.append_frame)``; a frame is written and flushed at once."""
         if self.error is not None:
             raise self.error
         if not self._thread.is_alive():
@@ -84,6 +85,8 @@ class FileWriter:
                 self.file.append_impedance(_concatenate(run))
             elif kind == "events":
                 self.file.append_events([row for rows in run for row in rows])
+            elif kind == "frame":
+                self.file.append_frame(**data)
             elif kind == "table":
                 self.file.append_table(**data)
             elif kind == "status":
@@ -98,7 +101,7 @@ class FileWriter:
         # process still loses at most the last interval.
         last_flush = time.monotonic()
         waiting: list[tuple[str, Any]] = []
-        stopping = False
+        stopping = framed = False
         try:
             while not stopping:
                 due = last_flush + self.flush_interval
@@ -112,11 +115,14 @@ class FileWriter:
                         stopping = True
                         break
                     waiting.append(item)
+                    framed = framed or item[0] == "frame"
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         item = None
-                if waiting and (stopping or len(waiting) >= self.max_batch or time.monotonic() >= due):
+                # A frame is written at once: it is the expensive thing to lose.
+                if waiting and (stopping or framed or len(waiting) >= self.max_batch
+                                or time.monotonic() >= due):
                     self._write(waiting)
                     self.file.flush()
                     self.appends += 1
@@ -124,6 +130,7 @@ class FileWriter:
                     with self._lock:
                         self._pending -= len(waiting)
                     waiting = []
+                    framed = False
                     if self.on_done is not None:
                         self.on_done()
         except BaseException as exc:  # disk full, file deleted: reported to the engine on its next submit

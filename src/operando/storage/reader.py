@@ -10,6 +10,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from operando.storage._rois import FRAME_TABLE
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
@@ -29,6 +31,47 @@ def _table(group: h5py.Group) -> dict[str, np.ndarray]:
 
 
 @dataclass
+class RegionRecord:
+    """One region's frame table (columns cut to the frames fully written), attributes and frame shape;
+    the pixels stay in the file (read them with :func:`read_frames`)."""
+
+    name: str
+    table: dict[str, np.ndarray]
+    detectors: tuple[str, ...]
+    trigger_labels: tuple[str, ...]
+    settings: dict[str, Any]
+    frame_shape: tuple[int, ...]  # (detector, y, x)
+
+    def __len__(self) -> int:
+        return len(self.table["index"])
+
+
+def _regions(entry: h5py.Group) -> dict[str, RegionRecord]:
+    regions = {}
+    for name, group in entry.get("rois", {}).items():
+        for dataset in group.values():
+            dataset.refresh()
+        length = min(group["frames"].shape[0], group["displacement"].shape[0],
+                     *(group[c.name].shape[0] for c in FRAME_TABLE))
+        regions[name] = RegionRecord(
+            name=name, table={c.name: group[c.name][:length] for c in FRAME_TABLE},
+            detectors=tuple(json.loads(group.attrs["detectors"])),
+            trigger_labels=tuple(json.loads(group.attrs["trigger_labels"])),
+            settings=json.loads(group.attrs["settings"]), frame_shape=tuple(group["frames"].shape[1:]))
+    return regions
+
+
+def read_frames(path: str | Path, region: str, index: int | slice = slice(None), *,
+                swmr: bool = True) -> np.ndarray:
+    """Pixels of ``region``'s frames (frame, detector, y, x) uint16, or one frame (detector, y, x)."""
+    with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
+        rois = file["entry"].get("rois", {})
+        if region not in rois:
+            raise KeyError(f"{path}: no region {region!r}; it has {sorted(rois) or 'none'}")
+        return rois[region]["frames"][index]
+
+
+@dataclass
 class ExperimentRecord:
     """Everything in one file: /entry attributes, the cell, the tables, events and instruments."""
 
@@ -41,6 +84,7 @@ class ExperimentRecord:
     impedance: dict[str, np.ndarray]
     events: list[tuple[float, str, dict[str, Any]]]
     instruments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rois: dict[str, RegionRecord] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -73,4 +117,5 @@ def read_experiment(path: str | Path, *, swmr: bool = True) -> ExperimentRecord:
             events=[(float(t), _text(kind), json.loads(_text(payload)))
                     for t, kind, payload in zip(events["t"], events["kind"], events["payload"], strict=True)],
             instruments=instruments,
+            rois=_regions(entry),
         )

@@ -1,0 +1,157 @@
+"""/entry/rois/<name>: the frames of each region of interest, one row per frame, made before SWMR starts.
+
+Every region gets ``frames`` (n, detector, y, x) uint16 chunked one image per chunk, ``displacement``
+(n, 2, gy, gx) float32 (the local displacement field on a 64 px grid, NaN without tracking) and the per-frame
+table (:data:`FRAME_TABLE`) as sibling 1-D datasets of equal length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from operando.plan import Plan, RegionOfInterest
+from operando.storage._events import to_json
+from operando.storage._table import Column, Table
+
+DISPLACEMENT_CELL = 64  # px: one local displacement vector per 64 x 64 px cell of a frame
+
+FRAME_TABLE = (
+    Column("index", "i4", "", "frame number of the region, from 0, carried on across a resume"),
+    Column("trigger", "u1", "", "what asked for the frame: index into the trigger_labels attribute"),
+    Column("t_requested", "f8", "s", "timeline time the trigger fired"),
+    Column("t_start", "f8", "s", "timeline time the scan started"),
+    Column("t_mid", "f8", "s", "timeline time of mid-scan: the time the frame stands for"),
+    Column("t_end", "f8", "s", "timeline time the scan ended"),
+    Column("E_we", "f8", "V", "working electrode potential at mid-scan (from the electrochem table)"),
+    Column("I", "f8", "A", "current at mid-scan"),
+    Column("Q", "f8", "C", "charge since start at mid-scan"),
+    Column("soc", "f8", "1", "state of charge at mid-scan"),
+    Column("cycle", "i4", "", "cycle number at mid-scan (of the nearest point)"),
+    Column("step", "i4", "", "planned step at mid-scan (of the nearest point)"),
+    Column("ec_source", "u1", "", "0 interpolated between points, 1 held from the last point, 2 no point"),
+    Column("pixel_size", "f8", "m", "pixel size the microscope reported"),
+    Column("accelerating_voltage", "f8", "V", "electron beam accelerating voltage (EHT)"),
+    Column("probe_current", "f8", "A", "electron beam probe current"),
+    Column("dwell", "f8", "s", "dwell time per pixel"),
+    Column("working_distance", "f8", "m", "working distance"),
+    Column("attempts", "u1", "", "scans it took (a rejected frame is scanned again: each scan doses)"),
+    Column("stage_x", "f8", "m", "stage x after the frame"),
+    Column("stage_y", "f8", "m", "stage y after the frame"),
+    Column("stage_z", "f8", "m", "stage z after the frame"),
+    Column("stage_tilt", "f8", "rad", "stage tilt after the frame"),
+    Column("stage_rotation", "f8", "rad", "stage rotation after the frame"),
+    Column("beam_shift_x", "f8", "m", "beam shift x the frame was scanned with"),
+    Column("beam_shift_y", "f8", "m", "beam shift y the frame was scanned with"),
+    Column("drift_y", "f8", "m", "drift measured against the keyframe, y (NaN without tracking)"),
+    Column("drift_x", "f8", "m", "drift measured against the keyframe, x (NaN without tracking)"),
+    Column("drift_confidence", "f8", "1", "confidence of the drift measurement, 0..1 (NaN without tracking)"),
+    Column("drift_valid", "u1", "", "1 if the drift measurement was trusted"),
+    Column("correction_x", "f8", "m", "beam shift x after the tracker's correction"),
+    Column("correction_y", "f8", "m", "beam shift y after the tracker's correction"),
+    Column("stage_moved", "u1", "", "1 if the tracker moved the stage"),
+    Column("max_local_displacement", "f8", "m", "largest local displacement of the frame (NaN without)"),
+    Column("frame_dose", "f8", "e/m^2", "dose of this frame: current x dwell x attempts / (e x px^2)"),
+    Column("cumulative_dose", "f8", "e/m^2", "dose of the region's frames so far, this one included"),
+)
+
+EC_SOURCES = ("interpolated", "extrapolated", "none")
+
+
+def displacement_grid(frame_size: tuple[int, int]) -> tuple[int, int]:
+    """(gy, gx) cells of the local displacement field of a (width, height) frame."""
+    width, height = frame_size
+    return max(height // DISPLACEMENT_CELL, 1), max(width // DISPLACEMENT_CELL, 1)
+
+
+def check_region_name(name: str) -> None:
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"region name {name!r} cannot name an HDF5 group: use letters, digits, - or _")
+
+
+def _region_settings(region: RegionOfInterest) -> dict[str, Any]:
+    settings = dataclasses.asdict(region)
+    settings["frame_dose"] = region.frame_dose
+    return settings
+
+
+def trigger_labels(region: RegionOfInterest) -> tuple[str, ...]:
+    """One label per trigger of the region, then "manual request" (a frame asked for by a person)."""
+    return (*(trigger.describe() for trigger in region.triggers), "manual request")
+
+
+def create_rois(entry: h5py.Group, plan: Plan) -> None:
+    """The /entry/rois groups of ``plan``'s imaging plan (an empty /entry/rois without one)."""
+    rois = entry.create_group("rois")
+    if plan.imaging is None:
+        return
+    for region in plan.imaging.regions:
+        check_region_name(region.name)
+        width, height = region.frame_size
+        detectors = len(region.detectors)
+        group = rois.create_group(region.name)
+        frames = group.create_dataset("frames", shape=(0, detectors, height, width),
+                                      maxshape=(None, detectors, height, width), dtype="u2",
+                                      chunks=(1, 1, height, width))
+        frames.attrs["units"] = "counts"
+        frames.attrs["description"] = "frames (n, detector, y, x): detector order in the detectors attribute"
+        gy, gx = displacement_grid(region.frame_size)
+        displacement = group.create_dataset("displacement", shape=(0, 2, gy, gx), maxshape=(None, 2, gy, gx),
+                                            dtype="f4", chunks=(1, 2, gy, gx), fillvalue=np.nan)
+        displacement.attrs["units"] = "m"
+        displacement.attrs["description"] = (
+            f"local displacement (n, [dy, dx], gy, gx) against the keyframe, one vector per "
+            f"{DISPLACEMENT_CELL} x {DISPLACEMENT_CELL} px cell; NaN without tracking")
+        Table.add_columns(group, FRAME_TABLE, chunk_rows=256)
+        group.attrs["detectors"] = json.dumps(list(region.detectors))
+        group.attrs["trigger_labels"] = json.dumps(list(trigger_labels(region)))
+        group.attrs["ec_sources"] = json.dumps(list(EC_SOURCES))
+        group.attrs["settings"] = to_json(_region_settings(region))
+        group.attrs["units"] = to_json({"pixel_size": "m", "dwell": "s", "accelerating_voltage": "V",
+                                        "probe_current": "A", "dose_budget": "e/m^2", "frame_dose": "e/m^2",
+                                        "min_interval": "s", "settle_time": "s", "tilt_correction": "rad",
+                                        "scan_rotation": "rad", "stage_position": "m and rad"})
+        group.attrs["displacement_cell"] = DISPLACEMENT_CELL
+
+
+class RegionFrames:
+    """One region's datasets: append a frame (pixels, displacement field, table row) together."""
+
+    def __init__(self, group: h5py.Group) -> None:
+        self.group = group
+        self.table = Table(group, FRAME_TABLE)
+        self.frames = group["frames"]
+        self.displacement = group["displacement"]
+        # After a crash the pixels may be ahead of the table (a frame half written): the table decides.
+        self._length = min(len(self.table), self.frames.shape[0], self.displacement.shape[0])
+
+    def __len__(self) -> int:
+        return self._length
+
+    def truncate(self) -> None:
+        """Cut every dataset to the frames fully written (before appending after a crash)."""
+        for dataset in (self.frames, self.displacement):
+            if dataset.shape[0] != self._length:
+                dataset.resize(self._length, axis=0)
+        self.table.truncate(self._length)
+
+    def append(self, images: np.ndarray, displacement: np.ndarray | None, row: Mapping[str, Any]) -> None:
+        n = self._length
+        if images.shape != self.frames.shape[1:]:
+            raise ValueError(f"{self.group.name}: frame of shape {images.shape}, the file holds "
+                             f"{self.frames.shape[1:]} (detector, y, x)")
+        self.frames.resize(n + 1, axis=0)
+        self.frames[n] = images
+        self.displacement.resize(n + 1, axis=0)
+        if displacement is not None:
+            if displacement.shape != self.displacement.shape[1:]:
+                raise ValueError(f"{self.group.name}: displacement of shape {displacement.shape}, the file "
+                                 f"holds {self.displacement.shape[1:]}")
+            self.displacement[n] = displacement
+        self.table.append({column.name: [row[column.name]] for column in FRAME_TABLE})
+        self._length = n + 1
