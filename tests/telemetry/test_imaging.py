@@ -52,6 +52,10 @@ def test_frames_thumbnails_and_drift_reach_subscribers(mosquitto: Mosquitto, tmp
     assert np.allclose([f["frame_dose"] for f in frames], frame_dose, rtol=1e-9)
     region = listener.last_state()["regions"]["particle"]
     count = len(frames)
+    states = [m.json() for m in listener.on("/state")]
+    early = [s for s in states if s["state"] == "running" and s["t"] < 2300]
+    assert early and all(s["next_trigger"] == {"region": "particle", "trigger": "every 2400 s", "t": 2400.0}
+                         for s in early)  # every 40 min from the start
     assert region["frames"] == count and np.isclose(region["cumulative_dose"], count * frame_dose, rtol=1e-9)
     assert np.isclose(region["dose_budget"], 200e18, rtol=1e-12)  # 200 e-/nm^2
     drifts = [m.json() for m in listener.on("/drift/particle")]

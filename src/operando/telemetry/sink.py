@@ -119,11 +119,24 @@ class TelemetrySink:
             start: datetime = timeline.start_utc
             state["start_utc"] = start.isoformat()
             state["utc"] = (start + timedelta(seconds=state["t"])).astimezone(UTC).isoformat()
-        next_trigger = getattr(self.experiment, "next_trigger", None)
-        state["next_trigger"] = json_value(next_trigger() if callable(next_trigger) else next_trigger)
         state["state"] = json_value(getattr(self.experiment, "state", state["state"]))
+        live = state["state"] in ("running", "paused", "suspended")
+        state["next_trigger"] = self._next_timed(state["t"]) if live else None
         state["dropped"] = self.outbox.dropped + self.subscription.dropped
         self.outbox.put(Message(self.topics.state, dumps(state), "retained", 1))
+
+    def _next_timed(self, now: float) -> dict[str, Any] | None:
+        """The next acquisition a timed trigger asks for: "every" triggers fire on the grid k x interval from
+        the start of the run (t = 0 included). SOC, charge and voltage triggers cannot be foreseen."""
+        imaging = getattr(self.experiment.plan, "imaging", None)
+        best: dict[str, Any] | None = None
+        for region in (imaging.regions if imaging is not None else ()):
+            for trigger in region.triggers:
+                if trigger.kind == "every" and trigger.interval:
+                    due = (math.floor(now / trigger.interval + 1e-9) + 1) * trigger.interval
+                    if best is None or due < best["t"]:
+                        best = {"region": region.name, "trigger": trigger.describe(), "t": due}
+        return best
 
     def _send(self, topic: str, payload: dict[str, Any], lane: str, qos: int) -> None:
         self.outbox.put(Message(topic, dumps(payload), lane, qos))  # type: ignore[arg-type]
