@@ -39,7 +39,8 @@ def wait_until(condition, timeout: float, what: str, step: float = 0.02) -> Any:
 class Mosquitto:
     """mosquitto on 127.0.0.1:``port``; ``users`` {name: password} turns anonymous access off."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, folder: Path, users: dict[str, str] | None = None, port: int | None = None,
+                 tls: tuple[Path, Path, Path] | None = None) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.users = users or {}
@@ -49,6 +50,8 @@ class Mosquitto:
         self.errors = folder / f"mosquitto-{self.port}.err"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log}",
                  "log_type all"]
+        if tls is not None:  # (CA certificate, server certificate, server key)
+            lines += [f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
         if os.geteuid() == 0:  # else mosquitto drops to user 'mosquitto', who cannot read the test's folder
             lines.append("user root")
         if self.users:
@@ -102,6 +105,7 @@ class Listener:
     topic: str = "operando/#"
     username: str | None = None
     password: str | None = None
+    ca_file: Path | None = None
     messages: list[Received] = field(default_factory=list)
     connect_result: Any = None
 
@@ -111,6 +115,8 @@ class Listener:
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
         if self.username:
             self.client.username_pw_set(self.username, self.password)
+        if self.ca_file is not None:
+            self.client.tls_set(ca_certs=str(self.ca_file))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
 

@@ -84,9 +84,11 @@ def render_rig(view: RigView) -> Panel:
     head.add_row(f"[bold {colour}]{name.upper()}[/]", online, f"t {_hours(state.get('t'))}",
                  escape(f"step {step.get('index', '-')}: {step.get('name', '-')} ({step.get('label', '-')})"),
                  f"cycle {state.get('cycle', '-')}")
+    upcoming = state.get("next_trigger") or {}
+    next_frame = escape(f"next frame {upcoming['region']} at {_hours(upcoming.get('t'))}") if upcoming else ""
     head.add_row(f"E {_number(state.get('E_we'), 'V')}", f"I {_number(state.get('I'), 'A')}",
                  f"SOC {_number(state.get('soc'), '%', 100, 3)}",
-                 escape(f"file {state.get('file', '-')}"), "")
+                 escape(f"file {state.get('file', '-')}"), next_frame)
     points = Table("t", "E_we", "I", "SOC", title="last points", title_justify="left", expand=False)
     for row in view.points:
         points.add_row(_hours(row.get("t")), _number(row.get("E_we"), "V"), _number(row.get("I"), "A"),
