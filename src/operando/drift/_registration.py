@@ -41,8 +41,8 @@ class RegistrationSettings:
     taper: float = 0.12  # fraction of each border tapered to zero (Tukey window)
     max_working_size: int = 2048  # frames larger on their long side are binned 2x2 (or more) first
     # Confidence: logistic in the peak-to-noise ratio (peak over the correlation's robust spread; the error
-    # of the shift grows as its inverse: about 0.7 px at 14, unrelated frames and noise stay below 8) ...
-    psr_mid: float = 14.0
+    # of the shift grows as its inverse: about 0.6 px at 16, unrelated frames and noise stay below 8) ...
+    psr_mid: float = 16.0
     psr_scale: float = 1.5
     # ... times how clearly the peak beats the second-best one (ratio of their heights above the median):
     # 1 up to ``ambiguity_start``, falling to 0 at ``ambiguity_limit`` (periodic texture, two equal peaks).
