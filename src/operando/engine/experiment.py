@@ -288,6 +288,8 @@ class Experiment:
                 if self.sensors is not None:
                     tasks.append(group.create_task(self._poll_sensors(), name="sensors"))
                 await self._execute()
+                if self.imaging is not None:
+                    await self.imaging.drain()
                 for task in tasks:
                     task.cancel()
         except asyncio.CancelledError as cancelled:

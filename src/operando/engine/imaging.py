@@ -355,6 +355,15 @@ class Imaging:
             await self.history.wait_after(pending.taken.t_mid, self.ec_wait)
             await self._publish_frame(pending)
 
+    async def drain(self, limit: float = 300.0) -> None:
+        """Let what was asked for before the last step ended be taken (the end of the last step is a
+        trigger too); gives up after ``limit`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline and (not self._inbox.empty() or not self._requests.empty()
+                                          or any(state.in_flight for state in self.regions.values())):
+            await asyncio.sleep(0.2)
+
     async def finish(self) -> None:
         """Publish frames still waiting for their electrochemical state with what is known (the run ends)."""
         self.history.close()
