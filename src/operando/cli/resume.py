@@ -1,0 +1,130 @@
+"""``operando resume FILE``: continue an interrupted experiment (its process died) in the same file.
+
+The protocol is the file's own protocol text; the instruments come from its rig config (the simulated rig is
+rebuilt with the same seed and the cell at the recorded state of charge) or from ``--rig RIGFILE``. The step
+that was running continues with what it had left; charge, state of charge, frame numbers and dose totals
+carry on; the gap is recorded as a ``resumed`` event. Exit status as ``operando simulate``: 0 completed,
+1 failed, 2 nothing was started, 3 aborted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import signal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from operando import clock
+from operando.cli.simulate import EXIT_CODES, EXIT_INVALID, _follow, _progress, _speed, _summary
+from operando.engine import CannotResume, Experiment, ExperimentResult, ExperimentState, read_resume_state
+from operando.engine.rigs import RigNotFound, build_rig
+from operando.errors import OperandoError, ProtocolError
+from operando.plan import Plan
+from operando.protocol import loads_protocol, resolve
+from operando.storage import read_experiment
+
+SIMULATED_OPTIONS = ("poll_interval", "board")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "resume", help="continue an interrupted experiment in its own file", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", type=Path, help="the experiment's HDF5 file (status running or interrupted)")
+    parser.add_argument("--rig", type=Path, default=None,
+                        help="rig file for real instruments (default: the file's own simulated rig)")
+    parser.add_argument("--speed", default="max",
+                        help="simulated runs: simulated seconds per wall second (default: max)")
+    parser.set_defaults(handler=run)
+
+
+def _plan(path: Path) -> tuple[Plan, dict[str, Any]]:
+    record = read_experiment(path)
+    text = record.attrs.get("protocol_text", "")
+    if not text:
+        raise CannotResume(f"{path}: the file holds no protocol text to continue from")
+    plan = resolve(loads_protocol(text, source_path=record.attrs.get("protocol_path") or None))
+    return plan, json.loads(record.attrs.get("rig_config") or "{}")
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    path: Path = args.file
+    try:
+        speed = _speed(args.speed)
+        if not path.exists():
+            raise CannotResume(f"{path}: no such file")
+        plan, rig_config = _plan(path)
+        state = read_resume_state(path, plan)
+    except (ProtocolError, CannotResume, ValueError, OSError) as exc:
+        console.print(f"operando resume: {exc}", markup=False)
+        return EXIT_INVALID
+    simulated = args.rig is None
+    if simulated and rig_config.get("rig") != "simulated":
+        console.print(f"operando resume: {path} was recorded on rig {rig_config.get('rig')!r}; give its rig "
+                      f"file with --rig", markup=False)
+        return EXIT_INVALID
+    runner = _resume(plan, path, state, rig_config, args.rig, console)
+    try:
+        outcome = clock.run_simulated(runner, speed=speed) if simulated else clock.run(runner)
+    except (RigNotFound, OperandoError, OSError) as exc:
+        console.print(f"operando resume: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        console.print(f"operando resume: interrupted; the file {path} is closed with status aborted.",
+                      markup=False)
+        return EXIT_CODES[ExperimentState.ABORTED]
+    _summary(console, *outcome)
+    return EXIT_CODES.get(outcome[0].status, 1)
+
+
+async def _rig(plan: Plan, soc: float, rig_config: dict[str, Any], rig_file: Path | None) -> Any:
+    if rig_file is not None:
+        from operando.rigfile import build, load_rig
+
+        return await build(load_rig(rig_file), plan)
+    options = {name: rig_config[name] for name in SIMULATED_OPTIONS if name in rig_config}
+    cell = dict(rig_config.get("cell_overrides") or {})
+    if math.isfinite(soc):
+        cell["initial_soc"] = min(max(soc, 0.0), 1.0)  # the simulated cell where the record left it
+    return build_rig("simulated", plan, seed=int(rig_config.get("seed", 0)), cell=cell, **options)
+
+
+async def _resume(plan: Plan, path: Path, state: Any, rig_config: dict[str, Any], rig_file: Path | None,
+                  console: Console) -> tuple[ExperimentResult, dict[str, tuple[int, float]]]:
+    rig = await _rig(plan, state.soc, rig_config, rig_file)
+    experiment = Experiment(plan, rig.potentiostat, path, poll_interval=rig.poll_interval,
+                            rig_config=rig_config, microscope=getattr(rig, "microscope", None), resume=state)
+    loop = asyncio.get_running_loop()
+    handled = []
+    for signal_number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
+        try:
+            loop.add_signal_handler(signal_number, experiment.request_abort, reason)
+            handled.append(signal_number)
+        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            pass
+    updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task(plan.name, total=plan.estimated_duration or None, step="resuming",
+                                     cycle=0, E=math.nan, I=math.nan, soc=state.soc,
+                                     hours=state.last_record / 3600.0, dose=0.0, completed=state.last_record,
+                                     frames=sum(r.frames for r in state.regions.values()))
+            watcher = asyncio.create_task(_follow(updates, progress, task))
+            result = await experiment.run()
+            await watcher
+    finally:
+        for signal_number in handled:
+            loop.remove_signal_handler(signal_number)
+        close = getattr(rig, "close", None)
+        if close is not None:
+            await close()
+    imaging = experiment.imaging
+    frames = {name: (region.frames, region.cumulative_dose * 1e-18)  # e-/m^2 -> e-/nm^2
+              for name, region in (imaging.regions.items() if imaging is not None else ())}
+    return result, frames
