@@ -1,5 +1,5 @@
-"""Run the thesis example's cycling on the simulated rig at a given speed (for the kill test); print each batch's
-time. Its imaging is left out here (the kill-and-resume test with frames is in tests/test_end_to_end_resume.py).
+"""Run the thesis example's cycling on the simulated rig at a given speed (for the kill test); print each
+batch's time. Its imaging is left out here (the kill-and-resume test with frames: test_end_to_end_resume.py).
 
 Usage: python child_run.py OUT.h5 SPEED. Each stdout line is "<t of the batch's last point>" once the engine
 has handed the batch to the file writer.

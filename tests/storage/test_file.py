@@ -44,7 +44,8 @@ def test_layout_units_and_attributes(tmp_path: Path) -> None:
                          "step": "", "technique": ""}
         assert set(entry["impedance"]) == {"run", "t", "frequency", "Z_re", "Z_im", "E_dc", "I_dc"}
         assert set(entry["events"]) == {"t", "kind", "payload"}
-        assert json.loads(entry["electrochem"].attrs["technique_labels"]) == ["OCV", "CP", "CA", "OCV (pause)"]
+        labels = json.loads(entry["electrochem"].attrs["technique_labels"])
+        assert labels == ["OCV", "CP", "CA", "OCV (pause)"]
         steps = json.loads(entry["electrochem"].attrs["steps"])
         assert [s["name"] for s in steps][:3] == ["rest", "charge", "hold"]
         cell = entry["cell"].attrs
