@@ -54,6 +54,16 @@ record.every = "60 s"
 """
 
 
+def light_thesis() -> str:
+    """The thesis protocol with 512 x 384 px frames and fewer of them: what the CLI tests run, in seconds."""
+    text = THESIS.read_text()
+    for full, light in (('"2048x1536"', '"512x384"'), ('every = "2 h"', 'every = "6 h"'),
+                        ('soc_step = "5 %"', 'soc_step = "20 %"')):
+        assert full in text
+        text = text.replace(full, light)
+    return text
+
+
 def simulate(plan, out: Path, *, seed: int = 0, during=None):  # noqa: ANN001, ANN201
     """Run ``plan``'s electrochemistry (its imaging is tested in test_end_to_end_imaging.py) on a fresh
     simulated rig; ``during(rig, experiment)`` runs alongside. Returns result, rig, and every point time the
@@ -172,12 +182,10 @@ def test_same_seed_same_record_other_seed_other_noise(tmp_path: Path) -> None:
 
 def test_the_readme_quick_start_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    # The README's command on the thesis protocol with 512 x 384 px frames instead of 2048 x 1536, so the
-    # test takes seconds (the full-size run is timed by benchmarks/bench_simulate.py).
-    text = THESIS.read_text()
-    assert text.count('frame_size = "2048x1536"') == 2
+    # The README's command on the thesis protocol with smaller and fewer frames, so the test takes seconds
+    # (the full-size run is timed by benchmarks/bench_simulate.py).
     (tmp_path / "examples").mkdir()
-    (tmp_path / "examples" / "thesis_nmc622.toml").write_text(text.replace('"2048x1536"', '"512x384"'))
+    (tmp_path / "examples" / "thesis_nmc622.toml").write_text(light_thesis())
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "runs" / "thesis_nmc622.h5"
     assert main(["simulate", "examples/thesis_nmc622.toml", "--out", str(out)]) == 0
@@ -211,8 +219,9 @@ def test_simulate_refuses_bad_input_before_anything_starts(tmp_path: Path, monke
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_aborts_safely_with_a_consistent_file(tmp_path: Path) -> None:
     out = tmp_path / "interrupted.h5"
+    (tmp_path / "thesis.toml").write_text(light_thesis())
     command = [sys.executable, "-c", "import sys; from operando.cli import main; sys.exit(main())",
-               "simulate", str(THESIS), "--out", str(out), "--speed", "36000"]
+               "simulate", "thesis.toml", "--out", str(out), "--speed", "36000"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                           env={**os.environ, "PYTHONWARNINGS": "error"}) as process:
         deadline = time.monotonic() + 60

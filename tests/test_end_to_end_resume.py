@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,9 +13,8 @@ import pytest
 
 from operando.cli import main
 from operando.storage import read_experiment
+from tests.test_end_to_end import light_thesis
 
-ROOT = Path(__file__).resolve().parents[1]
-THESIS = ROOT / "examples" / "thesis_nmc622.toml"
 HOUR = 3600.0
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -26,13 +24,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSI
 def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     folder = tmp_path_factory.mktemp("resume")
     protocol = folder / "thesis.toml"
-    # The thesis protocol with 512 x 384 px frames and fewer of them, so the test takes seconds.
-    text = THESIS.read_text()
-    for full, light in (('"2048x1536"', '"512x384"'), ('every = "2 h"', 'every = "6 h"'),
-                        ('soc_step = "5 %"', 'soc_step = "20 %"')):
-        assert full in text
-        text = text.replace(full, light)
-    protocol.write_text(text)
+    protocol.write_text(light_thesis())  # smaller and fewer frames, so the test takes seconds
     out = folder / "killed.h5"
     command = [sys.executable, "-c", "import sys; from operando.cli import main; sys.exit(main())",
                "simulate", str(protocol), "--out", str(out), "--speed", "20000"]
