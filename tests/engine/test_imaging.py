@@ -20,7 +20,8 @@ from operando.engine import (
     RegionSuspended,
     TriggerCoalesced,
 )
-from operando.plan import ELEMENTARY_CHARGE, Trigger
+from operando.plan import ELEMENTARY_CHARGE, StagePosition, Trigger
+from operando.roles.microscope import MicroscopeSettingError
 from operando.storage import read_experiment, read_frames
 from operando.techniques import ConstantCurrent, Limit, OpenCircuit, Recording
 from tests.engine.imaging_rig import region, run_imaging, with_imaging
@@ -273,6 +274,22 @@ def test_controls_refuse_what_makes_no_sense(tmp_path: Path) -> None:
         experiment.request_acquisition()
     with pytest.raises(ValueError, match="has no microscope|but the rig has no microscope"):
         Experiment(with_imaging(base, region()), CellPotentiostat.for_plan_cell(base.cell), tmp_path / "y.h5")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"pixel_size": 1e-3}, "region 'wide': pixel_size"),
+    ({"stage_position": StagePosition(0.5, 0.045, 0.035, 0.94, 0.0)}, "region 'wide': stage_position.x"),
+    ({"detectors": ("SE2", "EsB-wrong")}, "region 'wide': detectors")])
+def test_a_region_the_microscope_cannot_image_is_refused_before_anything_moves(
+        tmp_path: Path, change: dict, message: str) -> None:
+    from tests.engine.cell_potentiostat import CellPotentiostat
+
+    base = rest_then_charge(hours=1.0)
+    cell = CellPotentiostat.for_plan_cell(base.cell)
+    with pytest.raises(MicroscopeSettingError, match=message):
+        run_imaging(with_imaging(base, region("wide", **change)), tmp_path / "r.h5", potentiostat=cell)
+    assert not any(call.startswith("start") for call in cell.calls)  # the cell never moved
+    assert not (tmp_path / "r.h5").exists()
 
 
 @pytest.mark.parametrize("ending", ["safety", "potentiostat fault", "software error", "abort"])

@@ -26,6 +26,7 @@ from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import OperandoError, ProtocolError
 from operando.plan import Plan
 from operando.protocol import loads_protocol, resolve
+from operando.roles.microscope import MicroscopeSettingError
 from operando.storage import read_experiment
 
 SIMULATED_OPTIONS = ("poll_interval", "board")
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     runner = _resume(plan, path, state, rig_config, args.rig, console)
     try:
         outcome = clock.run_simulated(runner, speed=speed) if simulated else clock.run(runner)
+    except MicroscopeSettingError as exc:
+        console.print(f"operando resume: {exc}; nothing was started.", markup=False)
+        return EXIT_INVALID
     except (RigNotFound, OperandoError, OSError) as exc:
         console.print(f"operando resume: {exc}", markup=False)
         return 1

@@ -30,6 +30,7 @@ from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import ProtocolError
 from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
+from operando.roles.microscope import MicroscopeSettingError
 from operando.service import add_service_arguments, serving, settings_from_args
 from operando.telemetry import TelemetrySettings
 
@@ -103,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     except RigNotFound as exc:
         console.print(f"operando simulate: {exc}", markup=False)
         return 1
+    except MicroscopeSettingError as exc:  # a region the microscope cannot image: refused before the start
+        console.print(f"operando simulate: {exc}; nothing was started.", markup=False)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         # Without signal handlers (Windows) Ctrl-C cancels the run: it still went safe and closed the file.
         console.print(f"operando simulate: interrupted; the file {out} is closed with status aborted.",

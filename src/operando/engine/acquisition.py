@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from operando.plan import ELEMENTARY_CHARGE, RegionOfInterest
-from operando.roles.microscope import Frame, Microscope
+from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError
 
 THUMBNAIL_SIZE = 256  # px on the long side
 
@@ -60,6 +60,28 @@ class RegionSetter:
         """After a fault nothing is assumed about the microscope's settings."""
         self._configured = None
 
+    async def check(self, region: RegionOfInterest) -> None:
+        """Refuse a region the microscope cannot image, before the run starts: its beam, scan and detector
+        settings are set once (the beam stays blanked) and its stage position checked against the travel
+        (the stage does not move). Raises :class:`MicroscopeSettingError` naming the region and setting."""
+        try:
+            self._configured = None
+            await self._settings(region)
+            position = region.stage_position
+            if position is not None:
+                limits = await self.microscope.stage_limits()
+                for axis in ("x", "y", "z", "tilt", "rotation"):
+                    value, travel = getattr(position, axis), getattr(limits, axis)
+                    if value not in travel:
+                        raise MicroscopeSettingError(
+                            f"stage_position.{axis}", value, f"outside the stage's travel {travel.low:g} to "
+                            f"{travel.high:g} {'rad' if axis in ('tilt', 'rotation') else 'm'}")
+        except MicroscopeSettingError as exc:
+            setting = f"region {region.name!r}: {exc.setting}"
+            raise MicroscopeSettingError(setting, exc.value, exc.reason) from None
+        finally:
+            self._configured = None
+
     async def apply(self, region: RegionOfInterest) -> None:
         microscope = self.microscope
         position = region.stage_position
@@ -70,6 +92,11 @@ class RegionSetter:
         if self._configured == region.name:
             return
         self._configured = None
+        await self._settings(region)
+        self._configured = region.name
+
+    async def _settings(self, region: RegionOfInterest) -> None:
+        microscope = self.microscope
         await microscope.set_beam(voltage=region.accelerating_voltage, current=region.probe_current)
         scan: dict[str, Any] = {"frame_size": region.frame_size, "dwell": region.dwell,
                                 "pixel_size": region.pixel_size, "scan_rotation": region.scan_rotation}
@@ -77,7 +104,6 @@ class RegionSetter:
             scan["tilt_correction"] = region.tilt_correction
         await microscope.set_scan(**scan)
         await microscope.select_detectors(region.detectors)
-        self._configured = region.name
 
 
 def stack(region: RegionOfInterest, frames: tuple[Frame, ...]) -> np.ndarray:

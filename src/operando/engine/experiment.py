@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from operando.clock import is_simulated
+from operando.engine.acquisition import RegionSetter
 from operando.engine.bus import EventBus
 from operando.engine.continuation import Continuation, remaining
 from operando.engine.events import (
@@ -251,9 +252,12 @@ class Experiment:
         if self.microscope is not None:
             try:
                 instruments[self.microscope_name] = await self.microscope.connect()
+                await self.microscope.blank()
+                checker = RegionSetter(self.microscope)
+                for region in self.plan.imaging.regions:  # type: ignore[union-attr]
+                    await checker.check(region)
                 if not (await self.microscope.beam()).on:
                     await self.microscope.beam_on()
-                await self.microscope.blank()
             except BaseException:
                 await self._safe_state()
                 await self._disconnect()

@@ -117,7 +117,7 @@ class Imaging:
         self._publish = publish
         self._now = now
         self._setter = RegionSetter(microscope)
-        self._inbox: asyncio.Queue[Firing | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Firing] = asyncio.Queue()
         self._requests: asyncio.Queue[_Request] = asyncio.Queue()
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._unfinished: list[_Pending] = []
@@ -189,26 +189,27 @@ class Imaging:
             due = min(state.triggers.next_due() for state in self.regions.values())
             timeout = due - self._now()
             firings: list[Firing] = []
+            taken = 0  # inbox items fetched, marked done once handled (drain() waits on that)
             if timeout > 0:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives as
                 # the queue delivers, and this loop would then run on after the experiment ended.
                 try:
                     async with asyncio.timeout(timeout if math.isfinite(timeout) else None):
-                        firing = await self._inbox.get()
-                    if firing is not None:
-                        firings.append(firing)
+                        firings.append(await self._inbox.get())
+                        taken += 1
                 except TimeoutError:
                     pass
             while not self._inbox.empty():
-                firing = self._inbox.get_nowait()
-                if firing is not None:
-                    firings.append(firing)
+                firings.append(self._inbox.get_nowait())
+                taken += 1
             now = self._now()
             for state in self.regions.values():
                 firings.extend(state.triggers.due(now))
             firings.sort(key=lambda f: f.t)
             for firing in firings:
                 await self._fire(firing)
+            for _ in range(taken):
+                self._inbox.task_done()
 
     async def _fire(self, firing: Firing) -> None:
         state = self.regions[firing.region]
@@ -243,6 +244,7 @@ class Imaging:
                 await self._acquire(state, request)
             finally:
                 state.in_flight = False
+                self._requests.task_done()
 
     def _budget_problem(self, state: _Region) -> str:
         budget = state.region.dose_budget
@@ -358,11 +360,12 @@ class Imaging:
     async def drain(self, limit: float = 300.0) -> None:
         """Let what was asked for before the last step ended be taken (the end of the last step is a
         trigger too); gives up after ``limit`` s."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while loop.time() < deadline and (not self._inbox.empty() or not self._requests.empty()
-                                          or any(state.in_flight for state in self.regions.values())):
-            await asyncio.sleep(0.2)
+        try:
+            async with asyncio.timeout(limit):
+                await self._inbox.join()
+                await self._requests.join()
+        except TimeoutError:
+            log.warning("imaging: frames asked for at the end were not all taken within %g s", limit)
 
     async def finish(self) -> None:
         """Publish frames still waiting for their electrochemical state with what is known (the run ends)."""
