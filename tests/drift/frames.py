@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from operando.simulators.sem import DoseMap, Evolution, cross_section
+from operando.simulators.sem import CrossSectionSpec, DoseMap, Evolution, cross_section
 from operando.simulators.sem.imaging import BeamSettings, FrameGeometry, form_images, rasterise
 
 PIXEL = 42.5e-9
@@ -23,30 +23,35 @@ CLEAN_BEAM = BeamSettings(landing_voltage=2000.0, probe_current=2e-9, dwell=1e-3
 
 
 @functools.cache
-def scene():
-    return cross_section()
+def scene(seed: int | None = None):
+    """The thesis cross-section (``seed`` None) or another one drawn with ``seed`` (an unrelated specimen)."""
+    return cross_section() if seed is None else cross_section(CrossSectionSpec(seed=seed))
 
 
 def render(centre: tuple[float, float] = CENTRE, size: tuple[int, int] = (512, 384), *,
            shift: tuple[float, float] = (0.0, 0.0), detector: str = "SE2", pixel: float = PIXEL,
            evolution: Evolution | None = None, dose: DoseMap | None = None,
-           drift_per_row: tuple[float, float] = (0.0, 0.0), seed: int = 0) -> np.ndarray:
+           drift_per_row: tuple[float, float] = (0.0, 0.0), seed: int = 0,
+           specimen: int | None = None) -> np.ndarray:
     """A clean float64 frame of ``size`` (width, height) whose content is shifted by ``shift`` (dy, dx) px
-    (at the middle row when ``drift_per_row`` (dy, dx) px per line shears the frame during the scan)."""
+    (at the middle row when ``drift_per_row`` (dy, dx) px per line shears the frame during the scan);
+    ``specimen`` draws another cross-section (unrelated frames)."""
     width, height = size
     rows = np.arange(height) - (height - 1) / 2
     offset_y = shift[0] + drift_per_row[0] * rows
     offset_x = shift[1] + drift_per_row[1] * rows
     row_centres = np.column_stack([centre[0] - offset_x * pixel, centre[1] - offset_y * pixel])
     geometry = FrameGeometry(width=width, height=height, pixel_size=pixel, row_centres=row_centres)
-    materials = rasterise(scene(), evolution, geometry)
+    materials = rasterise(scene(specimen), evolution, geometry)
     images = form_images(materials, CLEAN_BEAM, (detector,), pixel, dose, np.random.default_rng(seed))
-    return images[detector].astype(np.float64)
+    return images[detector]
 
 
 def add_noise(clean: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray:
     """``clean`` plus white noise whose standard deviation is the clean image's divided by ``snr``."""
-    return clean + rng.normal(0.0, clean.std() / snr, clean.shape)
+    noise = rng.standard_normal(clean.shape, np.float32)
+    noise *= np.float32(clean.std() / snr)
+    return clean + noise
 
 
 def fade(image: np.ndarray, amount: float, grey: float = 0.4) -> np.ndarray:

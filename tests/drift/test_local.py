@@ -47,7 +47,7 @@ def test_local_field_matches_the_true_block_displacements(centre: tuple[float, f
     measured = np.isfinite(error)
     assert measured.mean() > 0.6  # flat separator cells may stay unmeasured, never guessed
     assert np.max(error[measured]) < 1.0
-    assert np.sqrt(np.mean(error[measured] ** 2)) < 0.3
+    assert np.sqrt(np.mean(error[measured] ** 2)) < 0.4  # the simulator draws grains in steps (docs/drift.md)
     relative = field.relative(drift)
     largest = np.max(np.hypot(*(truth - np.array(drift)[:, None, None]))[measured])
     assert relative.largest == pytest.approx(largest, abs=0.5)
