@@ -54,7 +54,7 @@ def _plan(path: Path) -> tuple[Plan, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # messages with paths are never cut
     path: Path = args.file
     try:
         speed = _speed(args.speed)

@@ -186,7 +186,7 @@ def _summary(console: Console, result: ExperimentResult, frames: dict[str, tuple
             ("charge passed", f"{result.charged / 3.6:.4g} mAh ({result.charged:.4g} C)"),  # 1 mAh = 3.6 C
             ("discharge passed", f"{result.discharged / 3.6:.4g} mAh ({result.discharged:.4g} C)"),
             ("simulated time", f"{result.duration / 3600.0:.2f} h"),
-            *((f"region {name}", f"{name}: {count} frames, {dose:.4g} e-/nm2")
+            *((f"frames {name}", f"{count} ({dose:.4g} e-/nm2 in all)")
               for name, (count, dose) in sorted(frames.items())),
             ("file", escape(str(result.path)))]
     out = Console(soft_wrap=True)
