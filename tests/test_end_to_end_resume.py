@@ -13,7 +13,7 @@ import pytest
 
 from operando.cli import main
 from operando.storage import read_experiment
-from tests.test_end_to_end import light_thesis
+from tests.test_end_to_end import light_thesis, points_in
 
 HOUR = 3600.0
 
@@ -33,7 +33,7 @@ def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN20
         while time.monotonic() < deadline:
             assert child.poll() is None, child.stderr.read()  # type: ignore[union-attr]
             time.sleep(0.3)
-            if out.exists():
+            if points_in(out) > 0:
                 record = read_experiment(out)
                 # Well into the charge (about 10 simulated hours), with frames of both regions on disk.
                 if len(record.electrochem["t"]) and record.electrochem["t"][-1] > 10 * HOUR and \
