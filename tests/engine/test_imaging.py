@@ -326,3 +326,62 @@ def test_every_way_out_leaves_the_beam_blanked_and_the_file_closed(tmp_path: Pat
     assert run.blanking.changes[-1][1] is True
     assert "safe_state" in cell.calls
     assert math.isfinite(record.rois["wide"].table["t_mid"][0])
+
+
+def test_tracking_frames_count_against_the_region_dose(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    base = rest_then_charge(hours=2.0)
+    wide = region("wide", Trigger("every", interval=1800.0))
+    tracked = with_imaging(base, wide)
+    tracked = replace(tracked, extras={**tracked.extras,
+                                       "tracking": {"wide": {"enabled": True, "tracking_frames": 1}}})
+    run = run_imaging(tracked, tmp_path / "t.h5")
+    table = read_experiment(run.result.path).rois["wide"].table
+    science = 2e-9 * 800e-9 / ELEMENTARY_CHARGE / (170e-9) ** 2  # e-/m^2 of one 512 x 384 frame at 170 nm
+    # A tracking frame: 512 x 384 px over the same 87 um field (so 170 nm pixels), 100 ns dwell by default.
+    tracking = 2e-9 * 100e-9 / ELEMENTARY_CHARGE / (170e-9) ** 2
+    steps = np.diff(np.concatenate([[0.0], table["cumulative_dose"]]))
+    extra = steps - science
+    assert np.all(extra >= -1e-6 * science)
+    counts = extra / tracking
+    assert np.allclose(counts, np.round(counts), atol=1e-6)  # whole tracking frames, nothing else
+    assert np.round(counts)[1:].min() >= 1  # from the second frame on, at least one tracking frame each
+    assert table["cumulative_dose"][-1] == pytest.approx(len(steps) * science + counts.sum() * tracking)
+
+
+def test_a_region_the_tracker_loses_is_reported_and_imaged_again_when_found(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from operando.simulators.sem import DriftModel
+
+    from operando.engine import Note
+
+    calm = DriftModel(seed=6, thermal_amplitude_nm=(0.0, 0.0), linear_nm_per_min=(2.0, 1.0))
+    # The specimen jumps 100 um along x: more than the 87 um field width, no overlap at all.
+    away = DriftModel(seed=6, thermal_amplitude_nm=(100_000.0, 0.0), thermal_time_min=0.001,
+                      linear_nm_per_min=(2.0, 1.0))
+
+    async def jump_away_and_back(experiment, fake) -> None:  # noqa: ANN001
+        import asyncio
+
+        fake.drift = calm
+        await asyncio.sleep(1.6 * HOUR)
+        fake.drift = away
+        await asyncio.sleep(1.5 * HOUR)
+        fake.drift = calm
+
+    base = rest_then_charge(hours=4.0)
+    wide = region("wide", Trigger("every", interval=1200.0))
+    tracked = with_imaging(base, wide)
+    tracked = replace(tracked, extras={**tracked.extras, "tracking": {"wide": {
+        "enabled": True, "local_fields": False, "max_failures": 3}}})
+    run = run_imaging(tracked, tmp_path / "lost.h5", during=jump_away_and_back)
+    assert run.result.status is ExperimentState.COMPLETED
+    [lost] = of(run.events, RegionLost)
+    assert "drift tracker lost" in lost.reason and 1.6 * HOUR < lost.t < 3.1 * HOUR
+    found = [e for e in of(run.events, Note) if "found region 'wide' again" in e.text]
+    assert len(found) == 1 and found[0].t > lost.t
+    # Frames went on through the loss: one every 20 min over 4.5 h (t = 0 included, the end excluded).
+    table = read_experiment(run.result.path).rois["wide"].table
+    assert len(table["index"]) == 14

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import math
 import signal
 from pathlib import Path
@@ -83,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _experiment(plan: Plan, rig, out: Path) -> Experiment:  # noqa: ANN001 - operando.rigfile.BuiltRig
     options = {}
-    accepted = inspect.signature(Experiment).parameters
     if rig.microscope is not None:
         options["microscope"] = rig.microscope
-    if rig.sensors and "sensors" in accepted:
+    if rig.sensors:
         options["sensors"] = rig.sensors
+        options["sensor_intervals"] = rig.sensor_intervals
     return Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval, rig_config=rig.config,
                       **options)
 
@@ -97,9 +96,6 @@ async def _run(plan: Plan, spec: RigSpec, out: Path, telemetry: TelemetrySetting
     rig = await build(spec, plan)
     try:
         experiment = _experiment(plan, rig, out)
-        if rig.sensors and "sensors" not in inspect.signature(Experiment).parameters:
-            console.print(f"operando run: this engine does not record sensors yet; "
-                          f"{', '.join(rig.sensors)} not read", markup=False)
         loop = asyncio.get_running_loop()
         handled = []
         for number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):

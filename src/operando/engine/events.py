@@ -263,7 +263,8 @@ class DriftMeasured(Event):
 
 @dataclass(frozen=True)
 class RegionLost(Event):
-    """A region is no longer imaged for the rest of the run (its dose budget is spent, or it is lost)."""
+    """A region is lost: no longer imaged (its dose budget is spent), or out of the drift tracker's sight
+    (frames go on so the tracker can re-acquire it; a note says when it is found again)."""
 
     region: str
     reason: str

@@ -61,7 +61,8 @@ class _Region:
     last_request: float
     tracker: Any = None
     in_flight: bool = False
-    lost: str = ""
+    lost: str = ""  # set when the region is no longer imaged (dose budget spent with stop_region)
+    tracking_lost: bool = False  # the drift tracker cannot find the region; frames go on so it can re-acquire
     faults: int = 0
     suspensions: int = 0
     retry_at: float = -math.inf
@@ -279,9 +280,12 @@ class Imaging:
         state.suspensions = 0
         state.last_frame_dose = taken.dose
         state.cumulative_dose += taken.dose
+        drift = await self._track(state, taken)
+        # Low-dose tracking frames hit the same area: they count against the region's budget too.
+        state.cumulative_dose += float(getattr(drift, "tracking_dose", 0.0) or 0.0)
         pending = _Pending(state, request, taken, state.frames, state.cumulative_dose, extra=extra)
+        pending.drift = drift
         state.frames += 1
-        pending.drift = await self._track(state, taken)
         self._unfinished.append(pending)
         self._pending.put_nowait(pending)
 
@@ -334,6 +338,14 @@ class Imaging:
                                           float(result.confidence), tuple(result.correction),
                                           bool(result.stage_moved), bool(result.valid),
                                           str(getattr(result, "reason", ""))))
+        lost = bool(getattr(result, "lost", False))
+        if lost and not state.tracking_lost:
+            reason = f"drift tracker lost the region: {getattr(result, 'reason', '') or 'no match'}"
+            await self._publish(RegionLost(self._now(), state.region.name, reason))
+        elif state.tracking_lost and not lost:
+            await self._publish(Note(self._now(), f"drift tracker found region {state.region.name!r} again",
+                                     "drift tracker"))
+        state.tracking_lost = lost
         return result
 
     async def _fault(self, state: _Region, error: BaseException) -> None:
