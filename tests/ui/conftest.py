@@ -41,6 +41,43 @@ until.time = "3 h"
 record.every = "60 s"
 """
 
+# The same run imaged by the simulated microscope: one small region (512 x 384 px, so seconds not minutes)
+# every hour from t = 0 and at the end of each step: frames at 0, 0.5, 1, 2, 3 and 3.5 h.
+IMAGING_SECTION = """
+[imaging]
+max_probe_current = "2 nA"
+
+[[imaging.regions]]
+name = "wide"
+stage_position = "current"
+pixel_size = "42.5 nm"
+frame_size = "512x384"
+dwell = "800 ns"
+detectors = ["SE2", "ESB"]
+accelerating_voltage = "2 kV"
+probe_current = "2 nA"
+tilt_correction = "-36 deg"
+min_interval = "10 min"
+settle_time = "1 s"
+triggers = [{ every = "1 h" }, { step_end = true }]
+"""
+IMAGING_PROTOCOL = SHORT_PROTOCOL.replace('name = "gui-short"', 'name = "gui-imaging"') + IMAGING_SECTION
+
+
+@pytest.fixture(scope="session")
+def imaging_protocol(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("protocols") / "imaging.toml"
+    path.write_text(IMAGING_PROTOCOL)
+    return path
+
+
+@pytest.fixture(scope="session")
+def imaging_file(tmp_path_factory: pytest.TempPathFactory, imaging_protocol: Path) -> Path:
+    """A finished ``operando simulate`` file with real frames from the simulated Zeiss rig (region "wide")."""
+    out = tmp_path_factory.mktemp("runs") / "imaging.h5"
+    assert operando_main(["simulate", str(imaging_protocol), "--out", str(out)]) == 0
+    return out
+
 
 @pytest.fixture(scope="session")
 def short_protocol(tmp_path_factory: pytest.TempPathFactory) -> Path:
