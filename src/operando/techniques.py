@@ -78,7 +78,7 @@ class ConstantVoltage:
 
 @dataclass(frozen=True)
 class CyclicVoltammetry:
-    """Sweep from ``start`` to ``vertex_1``, to ``vertex_2``, back to ``start`` ``cycles`` times, end at ``end`` (CV)."""
+    """Sweep start -> vertex_1 -> vertex_2 -> start, ``cycles`` times, then to ``end`` (CV); V and V/s."""
 
     start: float
     vertex_1: float
