@@ -61,9 +61,12 @@ def load_frame_image(run: RunRecord, region: RegionRecord, row: int, low: float,
     displacement = region.displacement_grids.get(row)
     thumbnail = region.thumbnails.get(row)
     pixels = None
+    # a live GUI may have subscribed after the first frames: the file's row is the frame's index, not ours
+    index = region.frames["index"][row]
+    file_row = int(index) if math.isfinite(index) else row
     if run.path is not None:
         try:
-            pixels, from_file = read_frame(run.path, region.name, row)
+            pixels, from_file = read_frame(run.path, region.name, file_row)
             displacement = from_file if from_file is not None else displacement
         except (OSError, KeyError, IndexError):
             if thumbnail is None:

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from operando.storage import read_experiment
+from operando.storage import read_experiment, read_frames
 
 
 def _start(qtbot, window, protocol: Path, out: Path, speed: str) -> None:  # noqa: ANN001
@@ -33,13 +34,33 @@ def _stop_engine(window) -> None:  # noqa: ANN001
         window.started.process.process.wait(30)
 
 
-def test_start_see_points_pause_resume_abort(qtbot, window, short_protocol: Path, tmp_path: Path) -> None:
+def _frames_seen(window) -> int:  # noqa: ANN001
+    region = window.run.regions.get("wide")
+    return 0 if region is None else len(region.frames)
+
+
+def test_start_see_points_and_frames_pause_resume_abort(qtbot, window, imaging_protocol: Path,
+                                                        tmp_path: Path) -> None:
     out = tmp_path / "live.h5"
-    _start(qtbot, window, short_protocol, out, speed="200")
+    _start(qtbot, window, imaging_protocol, out, speed="200")
     try:
         qtbot.waitUntil(lambda: window.controls.badge.state == "running" and len(window.run.points) >= 3,
                         timeout=30_000)
         assert window.run.path == str(out.resolve())
+        # the simulated microscope images region "wide" every hour and at each step's end (0.5 h): frames
+        # arrive in the Images dock, the newest shown, each a dashed marker on E(t). (The frame at t = 0 is
+        # usually taken before the GUI has subscribed; a live GUI does not yet fill in the file's history.)
+        qtbot.waitUntil(lambda: _frames_seen(window) >= 2 and window.images.shown is not None
+                        and window.images.shown.row == _frames_seen(window) - 1, timeout=30_000)
+        frame = window.images.shown
+        assert frame.region == "wide" and frame.pixels.shape[0] == 2  # SE2 and ESB
+        assert frame.pixels.std() > 0  # an image of the specimen, not a blank
+        assert window.images.info.text().startswith("wide frame ")
+        frame_hours = window.run.regions["wide"].frames["t_mid"] / 3600.0
+        assert set(np.round(frame_hours[:2], 2)) <= {0.0, 0.5, 1.0}
+        assert window.electrochem.markers[0]._x is not None and len(window.electrochem.markers[0]._x) >= 2
+        for markers in window.electrochem.markers:
+            np.testing.assert_allclose(markers._x[:2], frame_hours[:2])
         window.controls.pause_button.click()
         qtbot.waitUntil(lambda: window.controls.badge.state == "paused", timeout=15_000)
         assert not window.controls.pause_button.isEnabled() and window.controls.resume_button.isEnabled()
@@ -64,6 +85,13 @@ def test_start_see_points_pause_resume_abort(qtbot, window, short_protocol: Path
     # the GUI saw the very points the file holds (at least up to the last one it was sent)
     shown = window.run.points["t"]
     assert set(shown.round(6)) <= set(record.electrochem["t"].round(6))
+    # and the very frames it holds: the file's frames from the first one the GUI was sent, in order, with the
+    # pixels of the one the dock showed
+    seen, in_file = window.run.regions["wide"].frames, record.rois["wide"].table
+    first = int(np.argmin(np.abs(in_file["t_mid"] - seen["t_mid"][0])))
+    np.testing.assert_allclose(seen["t_mid"], in_file["t_mid"][first:first + len(seen)])
+    np.testing.assert_array_equal(seen["index"], in_file["index"][first:first + len(seen)])
+    np.testing.assert_array_equal(frame.pixels, read_frames(out, "wide", int(seen["index"][frame.row])))
 
 
 def test_killing_the_gui_mid_run_leaves_the_experiment_to_complete(short_protocol: Path,

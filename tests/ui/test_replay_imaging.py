@@ -72,3 +72,21 @@ def test_click_on_a_simulated_run_shows_the_nearest_real_frame_and_its_state(
     assert (window.images.shown.region, window.images.shown.row) == ("wide", 1)
     np.testing.assert_array_equal(window.images.shown.pixels, read_frames(imaging_file, "wide", 1))
     assert "t = 0.500 h" in window.images.info.text() and "SOC = 0.0 %" in window.images.info.text()
+
+
+def test_a_frame_is_read_from_the_file_by_its_index_when_earlier_frames_were_missed(imaging_file: Path) -> None:
+    """A live GUI that subscribed after frames 0 and 1 were taken holds frame 2 as its first row: the dock must
+    read file row 2 for it, not row 0."""
+    from operando.ui.images import load_frame_image
+    from operando.ui.records import RegionRecord, RunRecord
+
+    with h5py.File(imaging_file, "r") as file:
+        group = file["entry/rois/wide"]
+        rows = [{"t_mid": float(group["t_mid"][k]), "index": k, "pixel_size": 42.5e-9} for k in (2, 3)]
+    region = RegionRecord(name="wide", detectors=("SE2", "ESB"), pixel_size=42.5e-9, frame_size=(512, 384))
+    for row in rows:
+        region.add_frame(row)
+    run = RunRecord(name="live", status="running", path=str(imaging_file), regions={"wide": region})
+    for row, index in ((0, 2), (1, 3)):
+        image = load_frame_image(run, region, row, 1.0, 99.0)
+        np.testing.assert_array_equal(image.pixels, read_frames(imaging_file, "wide", index))
