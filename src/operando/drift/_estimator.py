@@ -58,11 +58,22 @@ class DriftEstimator:
             self.covariance = np.array([np.diag([variance, (1e-6 / 60) ** 2])] * 2)
             self.measurements = 1
             return False
-        state, covariance = self._propagate(max(t - self.t, 0.0))
-        self.t = t
+        dt = max(t - self.t, 0.0)
+        state, covariance = self._propagate(dt)
         residual = drift - state[:, 0]
         spread = np.sqrt(covariance[:, 0, 0] + variance)
         jumped = bool(np.any((np.abs(residual) > 6 * spread) & (np.abs(residual) > self.jump)))
+        # A residual far beyond its spread but short of a jump: the drift rate changed (a thermal transient,
+        # the holder starting to creep). Widen the velocity's uncertainty by what the residual implies had
+        # the change happened at the last measurement, so this and the next measurements re-learn it at once
+        # instead of over tens of frames.
+        manoeuvre = (np.abs(residual) > 6 * spread) & (not jumped)
+        if np.any(manoeuvre) and dt > 0:
+            previous = self.covariance.copy()
+            previous[manoeuvre, 1, 1] += (residual[manoeuvre] / dt) ** 2
+            self.covariance = previous
+            state, covariance = self._propagate(dt)
+        self.t = t
         if jumped:
             state[:, 0] = drift
             covariance[:, 0, 0] = variance
