@@ -138,13 +138,15 @@ class DetectorPanel:
         width, height = field_of_view
         self.image.setRect(QRectF(0, 0, width, height))
         length = nice_length(width)
-        if self.scale_bar is None or self.scale_bar.size != length:
-            if self.scale_bar is not None:
-                self.scale_bar.setParentItem(None)
-                self.view.scene().removeItem(self.scale_bar)
+        if self.scale_bar is None:
             self.scale_bar = pg.ScaleBar(size=length, suffix="m", brush=pg.mkBrush(255, 255, 255))
             self.scale_bar.setParentItem(self.view)
             self.scale_bar.anchor((1, 1), (1, 1), offset=(-15, -15))
+        elif self.scale_bar.size != length:
+            # resized in place: pyqtgraph's ScaleBar cannot be unparented (setParentItem(None) raises)
+            self.scale_bar.size = length
+            self.scale_bar.text.setText(pg.siFormat(length, suffix="m"))
+            self.scale_bar.updateBar()
         self.view.setRange(QRectF(0, 0, width, height), padding=0)
 
     def show_drift(self, drift: tuple[float, float] | None, field_of_view: tuple[float, float],

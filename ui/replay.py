@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ import numpy as np
 from operando.storage import read_experiment
 
 from .records import POINT_COLUMNS, RegionRecord, RunRecord
+
+# HDF5 fails ("can't insert duplicate key") when two threads open the same file at once, as two frame loads
+# on the pool do when the region and the frame change together: the GUI reads files one at a time.
+FILE_LOCK = threading.Lock()
 
 
 def _text(value: Any) -> str:
@@ -69,6 +74,11 @@ def _read_region(name: str, group: h5py.Group) -> RegionRecord:
 
 def load_run(path: str | Path) -> RunRecord:
     """Everything the views need from the file except frame pixels (see :func:`read_frame`)."""
+    with FILE_LOCK:
+        return _load_run(path)
+
+
+def _load_run(path: str | Path) -> RunRecord:
     record = read_experiment(path)
     run = RunRecord(name=str(record.attrs.get("name", Path(path).stem)), status=record.status,
                     attrs=record.attrs, cell=record.cell, events=record.events,
@@ -84,7 +94,7 @@ def load_run(path: str | Path) -> RunRecord:
 
 def read_frame(path: str | Path, region: str, row: int) -> tuple[np.ndarray, np.ndarray | None]:
     """One frame's pixels (detector, y, x) and its local displacement field (2, gy, gx) m, or None."""
-    with h5py.File(path, "r", libver="latest", swmr=True) as file:
+    with FILE_LOCK, h5py.File(path, "r", libver="latest", swmr=True) as file:
         group = file["entry"]["rois"][region]
         frames = group["frames"]
         frames.refresh()

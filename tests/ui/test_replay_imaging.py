@@ -90,3 +90,33 @@ def test_a_frame_is_read_from_the_file_by_its_index_when_earlier_frames_were_mis
     for row, index in ((0, 2), (1, 3)):
         image = load_frame_image(run, region, row, 1.0, 99.0)
         np.testing.assert_array_equal(image.pixels, read_frames(imaging_file, "wide", index))
+
+
+def test_the_scale_bar_follows_a_region_with_another_field_of_view(qtbot, window, imaging_file: Path) -> None:
+    """Switching from a wide field (21.76 um) to a particle (2.56 um) redraws the bar at 500 nm, not 2 um."""
+    window.open_file(imaging_file)
+    qtbot.waitUntil(lambda: window.images.shown is not None, timeout=10_000)
+    panel = window.images.panels[0]
+    assert panel.scale_bar.size == pytest.approx(2e-6)
+    pixels = read_frames(imaging_file, "wide", 0)[0]
+    panel.show("particle", pixels, (0.0, 65535.0), (512 * 5e-9, 384 * 5e-9))
+    assert panel.scale_bar.size == pytest.approx(500e-9)
+    assert panel.scale_bar.text.textItem.toPlainText() == "500 nm"
+    assert panel.scale_bar.parentItem() is panel.view
+
+
+def test_frames_read_from_several_worker_threads_at_once_all_arrive(imaging_file: Path) -> None:
+    """Changing region and frame together loads two frames on the pool at once; HDF5 refuses two threads in
+    one file ("can't insert duplicate key"), so the GUI's reads take turns and every one succeeds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from operando.ui.replay import load_run, read_frame
+
+    expected = read_frames(imaging_file, "wide")
+    rows = [row % len(expected) for row in range(24)]
+    with ThreadPoolExecutor(4) as pool:
+        runs = [pool.submit(load_run, imaging_file) for _ in range(2)]
+        frames = list(pool.map(lambda row: read_frame(imaging_file, "wide", row)[0], rows))
+    for row, pixels in zip(rows, frames, strict=True):
+        np.testing.assert_array_equal(pixels, expected[row])
+    assert all(len(run.result().regions["wide"].frames) == len(expected) for run in runs)
