@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from operando.simulators.sem import DriftModel
 
+from operando.drift import TrackingSettings
+from operando.drift._estimator import DriftEstimator
 from tests.drift.rig import PIXEL, closed_loop
 
 MINUTE = 60.0
@@ -60,3 +62,27 @@ def test_a_simulated_day_keeps_the_region_within_a_pixel_at_the_99th_percentile(
     travel = np.hypot(*(run.true_drift[-1] - run.true_drift[0])) / PIXEL
     assert travel > 200
     assert any(result.stage_moved for result in run.results)
+
+
+def test_a_change_of_drift_rate_is_learnt_from_the_next_measurement() -> None:
+    """10 nm/min along x for 30 min, then 100 nm/min: a minute later the prediction is 90 nm off (nothing
+    could know); from the next frame on it is right to a fraction of a nanometre, not tens of frames later."""
+    settings = TrackingSettings()
+    estimator = DriftEstimator(settings.position_noise, settings.velocity_noise, jump=5 * PIXEL)
+    rng = np.random.default_rng(5)
+
+    def truth(t: float) -> np.ndarray:
+        minutes = t / MINUTE
+        x = 10.0 * minutes if minutes < 30 else 300.0 + 100.0 * (minutes - 30)
+        return np.array([x, -5.0 * minutes]) * 1e-9
+
+    errors = []
+    for k in range(45):
+        t = k * MINUTE
+        if k:
+            errors.append(np.abs(estimator.predict(t) - truth(t)) * 1e9)
+        estimator.update(t, truth(t) + rng.normal(0.0, 0.2e-9, 2), 0.2e-9)
+    errors = np.array(errors)  # nm; errors[k - 1] is the prediction for minute k
+    assert np.max(errors[5:29]) < 1.0  # steady drift: measurement noise only
+    assert errors[30, 0] == pytest.approx(90.0, abs=1.0)
+    assert np.max(errors[31:]) < 2.0
