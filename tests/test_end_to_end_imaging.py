@@ -1,8 +1,10 @@
 """The thesis's operando experiment on the simulated rig with imaging: real BioLogic and Zeiss drivers over
 their fakes, the specimen following the cell's true state of charge.
 
-The protocol is examples/thesis_nmc622.toml with 512 x 384 px frames and the particle imaged every 20 % of
-state of charge (instead of 5 %), so the test takes seconds; everything else is the thesis plan.
+The protocol is examples/thesis_nmc622.toml with 512 x 384 px frames, the particle imaged every 20 % of
+state of charge (instead of 5 %) so the test takes seconds, and no low-dose tracking frames so every scan the
+fake sees is a science frame (tests/drift/test_thesis_tracking.py runs the plan with them); everything else is
+the thesis plan.
 """
 
 import asyncio
@@ -31,7 +33,9 @@ def thesis_plan():  # noqa: ANN201
     for region in plan.imaging.regions:
         triggers = tuple(replace(t, soc_step=0.2) if t.kind == "soc_step" else t for t in region.triggers)
         regions.append(replace(region, frame_size=(512, 384), triggers=triggers))
-    return replace(plan, imaging=replace(plan.imaging, regions=tuple(regions)))
+    tracking = {name: {**settings, "tracking_frames": 0} for name, settings in plan.extras["tracking"].items()}
+    return replace(plan, imaging=replace(plan.imaging, regions=tuple(regions)),
+                   extras={**plan.extras, "tracking": tracking})
 
 
 def run(plan, out: Path, during=None):  # noqa: ANN001, ANN201
