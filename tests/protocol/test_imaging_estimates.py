@@ -216,7 +216,9 @@ def test_check_prints_the_imaging_estimate(capsys: pytest.CaptureFixture[str]) -
         in out
     )
     assert "triggers: every 2 h (40x); end of every step (5x)" in out
-    assert "dose: 5.529 e-/nm^2 per frame" in out
+    # 2 nA x 800 ns / (e x (42.5 nm)^2) per science frame; one 512 x 384 tracking frame over the same 87 um
+    # field (170 nm pixels) at 100 ns adds 2 nA x 100 ns / (e x (170 nm)^2).
+    assert "dose: 5.529 e-/nm^2 + 0.04319 e-/nm^2 of tracking frames per frame" in out
     assert "every 5 % SOC (24x); end of 'charge hold' (1x); on request (not estimated)" in out
     assert "% of the budget 2000 e-/nm^2" in out
     assert "imaging in all: 70 frames" in out
