@@ -16,12 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 from ._registration import WORKERS, RegistrationError, _whiten
 
 # A subset's peak must stand this many robust spreads above its correlation surface to count (pure noise
 # reaches 8.4 in 1 % of subsets, 9.6 in 0.1 %).
 _MIN_PEAK_TO_NOISE = 10.0
+# Subsets wider than the grid (overlapping) are judged by their neighbourhood instead: a lower bar, then
+# vectors further than _GROSS px from the median of their 9 x 9 cells are dropped, the rest averaged
+# (Gaussian of subset / _SMOOTHING px), and cells with less than _MIN_SUPPORT of that kernel measured are NaN.
+_FINE_PEAK_TO_NOISE = 5.0
+_SMOOTHING = 1.5
+_GROSS = 0.75
+_MIN_SUPPORT = 0.5
 # Normalised median test (Westerweel & Scarano 2005): a vector this many times further from its neighbours'
 # median than they scatter around it (plus 0.1 px of measurement noise) is an outlier.
 _MEDIAN_TEST = 2.0
@@ -191,6 +199,34 @@ def _outliers(field: np.ndarray) -> np.ndarray:
     return enough & np.any(residual > _MEDIAN_TEST, axis=0)
 
 
+def _robust(field: np.ndarray, reach: int = 4) -> np.ndarray:
+    """The field without vectors further than ``_GROSS`` px from the median of their (2 reach + 1)^2 cells."""
+    span = 2 * reach + 1
+    padded = np.pad(field, ((0, 0), (reach, reach), (reach, reach)), constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (span, span), axis=(1, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods give NaN: rejected
+        median = np.nanmedian(windows.reshape(*windows.shape[:3], -1), axis=-1)
+    far = ~(np.hypot(*(field - median)) <= _GROSS)
+    out = field.copy()
+    out[:, far] = np.nan
+    return out
+
+
+def _smooth(field: np.ndarray, psr: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised Gaussian average (``sigma`` cells) of the valid vectors, weighted by peak-to-noise squared."""
+    valid = np.isfinite(field).all(axis=0)
+    weight = np.where(valid, np.minimum(psr, 1e6) ** 2, 0.0)
+    total = scipy.ndimage.gaussian_filter(weight, sigma, mode="nearest", truncate=2.0)
+    smoothed = np.stack([scipy.ndimage.gaussian_filter(np.where(valid, component, 0.0) * weight, sigma,
+                                                       mode="nearest", truncate=2.0) for component in field])
+    support = scipy.ndimage.gaussian_filter(valid.astype(float), sigma, mode="constant", truncate=2.0)
+    enough = total > 0
+    out = np.full_like(field, np.nan)
+    out[:, enough] = smoothed[:, enough] / total[enough]
+    return out, support
+
+
 def displacement_field(first: np.ndarray, second: np.ndarray, *, grid: int = 64, subset: int | None = None,
                        shift: tuple[float, float] = (0.0, 0.0),
                        search: int | None = None) -> DisplacementField:
@@ -241,6 +277,25 @@ def displacement_field(first: np.ndarray, second: np.ndarray, *, grid: int = 64,
         reach = max(2, size // 8)
     field = estimate.T.reshape(2, cells_y, cells_x).copy()
     psr = psr.reshape(cells_y, cells_x)
-    field[:, ~(psr >= _MIN_PEAK_TO_NOISE)] = np.nan
+    threshold = _FINE_PEAK_TO_NOISE if size > grid else _MIN_PEAK_TO_NOISE
+    field[:, ~(psr >= threshold)] = np.nan
     field[:, _outliers(field)] = np.nan
+    if size > grid:
+        sigma = size / (_SMOOTHING * grid)
+        coarse, support = _smooth(_robust(field), psr, sigma)
+        # Subsets wider than the grid see the field vary across them: warp the second frame back by the
+        # smooth field and measure only what is left (window deformation), so the gradient biases nothing.
+        filled = np.where(np.isfinite(coarse), coarse, np.nanmedian(coarse, axis=(1, 2), keepdims=True)
+                          if np.isfinite(coarse).any() else 0.0)
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        dense = [scipy.ndimage.map_coordinates(component, [(yy - rows[0]) / grid, (xx - columns[0]) / grid],
+                                               order=1, mode="nearest") for component in filled]
+        warped = scipy.ndimage.map_coordinates(second.astype(np.float32), [yy + dense[0], xx + dense[1]],
+                                               order=3, mode="reflect")
+        moved = _subsets(warped, tops_in, lefts_in, size)
+        residual, psr_after = correlator.shifts(reference, correlator.spectra(moved), max(2, size // 8))
+        fine = filled + residual.T.reshape(2, cells_y, cells_x)
+        fine[:, ~(psr_after.reshape(cells_y, cells_x) >= threshold)] = np.nan
+        field, support = _smooth(_robust(fine), psr_after.reshape(cells_y, cells_x), sigma)
+        field[:, support < _MIN_SUPPORT] = np.nan
     return DisplacementField(field=field, rows=rows, columns=columns, peak_to_noise=psr, spacing=grid)
