@@ -27,7 +27,7 @@ _MIN_PEAK_TO_NOISE = 10.0
 # vectors further than _GROSS px from the median of their 9 x 9 cells are dropped, the rest averaged
 # (Gaussian of subset / _SMOOTHING px), and cells with less than _MIN_SUPPORT of that kernel measured are NaN.
 _FINE_PEAK_TO_NOISE = 5.0
-_SMOOTHING = 1.5
+_SMOOTHING = 2.0
 _GROSS = 0.75
 _MIN_SUPPORT = 0.5
 # Normalised median test (Westerweel & Scarano 2005): a vector this many times further from its neighbours'
@@ -262,7 +262,8 @@ def displacement_field(first: np.ndarray, second: np.ndarray, *, grid: int = 64,
     # Subsets near the border are clipped into the frame: measure them where they really are.
     tops_in = np.clip(tops, 0, height - size)
     lefts_in = np.clip(lefts, 0, width - size)
-    correlator = _SubsetCorrelator(size)
+    # Overlapping subsets are averaged afterwards: less whitening keeps each one robust to noise.
+    correlator = _SubsetCorrelator(size, whitening=0.5 if size > grid else 0.75)
     reach = search if search is not None else size // 4
     estimate = np.tile(np.asarray(shift, float), (tops.size, 1))
     reference = correlator.spectra(_subsets(first, tops_in, lefts_in, size))
