@@ -6,6 +6,11 @@ integer pre-shift (the global shift, then each subset's own first estimate) so t
 both; its remaining sub-pixel shift comes from the same partially whitened, band-passed cross-power as the
 global registration, refined by Newton steps on the exact correlation of each subset (all subsets at once).
 Subsets whose peak does not stand out (flat separator, pores, noise) are NaN rather than a guess.
+
+Fine grids (subsets wider than the grid, e.g. 48 px subsets every 16 px) overlap: their vectors are cleaned by
+their neighbourhood (gross ones against a 9 x 9 median dropped, the rest averaged with peak-to-noise weights),
+then the second frame is warped back by that smooth field and the remainder measured once more, so the
+field's gradient across a subset biases nothing.
 """
 
 from __future__ import annotations
@@ -234,7 +239,8 @@ def displacement_field(first: np.ndarray, second: np.ndarray, *, grid: int = 64,
 
     ``shift`` (dy, dx) px is the global shift of ``second`` relative to ``first`` (from :func:`register`),
     used as the first integer pre-shift; ``subset`` px (default ``grid``, at least 32) is the side of the
-    correlated square centred on each cell; ``search`` px how far a subset may move beyond the pre-shift.
+    correlated square centred on each cell (wider than ``grid``: overlapping subsets, smoothed and refined as
+    the module says); ``search`` px how far a subset may move beyond the pre-shift.
     """
     first = np.asarray(first)
     second = np.asarray(second)
