@@ -109,12 +109,16 @@ class ElectrochemView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
         self._shown = (-1, -1)
+        self._points: object = None  # the Columns the envelopes summarise
 
     def show_run(self, run: RunRecord, force: bool = False) -> None:
         """Draw what the record holds; cheap when nothing changed since the last call."""
         frame_count = sum(len(region.frames) for region in run.regions.values())
-        if not force and self._shown == (len(run.points), frame_count):
+        if not force and self._shown == (len(run.points), frame_count) and run.points is self._points:
             return
+        if run.points is not self._points:  # a new series (another run, or history merged in): start again
+            self._points = run.points
+            self._envelopes = {name: Envelope() for name in self._series}
         self._shown = (len(run.points), frame_count)
         hours = run.points["t"] / HOUR
         self._hours = hours

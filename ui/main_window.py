@@ -24,6 +24,7 @@ from .controls import ControlsView, StateBadge
 from .drift_dose import DriftDoseView
 from .electrochem import ElectrochemView
 from .events import EventsView
+from .history import SAME_TIME, merge_history
 from .images import ImagesView
 from .protocol_editor import ProtocolEditor, StartRequest
 from .records import RegionRecord, RunRecord
@@ -33,6 +34,7 @@ from .workers import submit
 REDRAW_MS = 250
 FINAL_STATES = ("completed", "aborted", "failed")
 LAYOUT_VERSION = 1
+HISTORY_TRIES = 10  # reads of an engine's file until it overlaps the live stream
 
 
 class MainWindow(QMainWindow):
@@ -47,6 +49,10 @@ class MainWindow(QMainWindow):
         self.engine: Any = None  # the operando.ui.live.EngineLink followed
         self.pending: Any = None  # a link waiting for its broker's answer
         self._pending_record = RunRecord()
+        self.history_loaded: str | None = None  # the engine file whose history was merged in (tests read it)
+        self._history_asked: tuple[Any, str] | None = None  # (link, file) whose history is being read
+        self._live_start: float | None = None  # time of the first point the followed engine sent us
+        self.history_complete = False  # the merged file reaches the first live point: no gap between them
         self.started: Any = None  # the engine process this window started, if any
         self.messages: list[str] = []  # every message shown, newest last (also for tests)
         self.message_box: QMessageBox | None = None
@@ -256,6 +262,8 @@ class MainWindow(QMainWindow):
                 self.engine.close()
             self.engine = link
             self.run = self._pending_record
+            self._live_start = None
+            self.history_complete = False
             self.where.setText(f"engine {link.rig} on {link.broker}")
             self.set_state("connecting", link.broker)
             self.controls.set_regions(list(self.run.regions))
@@ -273,6 +281,7 @@ class MainWindow(QMainWindow):
             run.name = payload.get("experiment") or run.name
             if payload.get("file") and run.path is None:
                 run.path = payload["file"]
+            self._load_history()
             for name, info in (payload.get("regions") or {}).items():
                 region = run.regions.setdefault(name, RegionRecord(name=name))
                 region.dose_budget = info.get("dose_budget") or region.dose_budget
@@ -287,6 +296,8 @@ class MainWindow(QMainWindow):
             else:
                 self.set_state("offline", reason)
         elif kind == "electrochem" and isinstance(payload, dict):
+            if self._live_start is None and payload.get("t"):
+                self._live_start = float(payload["t"][0])
             run.points.extend({name: np.asarray([np.nan if v is None else v for v in values], float)
                                for name, values in payload.items() if isinstance(values, list)})
         elif kind == "frames" and isinstance(payload, dict) and message.region:
@@ -306,6 +317,43 @@ class MainWindow(QMainWindow):
         else:
             return
         self.mark_changed()
+
+    def _load_history(self, tries: int = 1) -> None:
+        """Once the engine's file is known and readable here, read what it wrote before we attached (on the
+        pool, SWMR) and merge it in; the live stream keeps appending meanwhile."""
+        link, run = self.engine, self.run
+        if run.path is None:
+            return
+        if tries == 1 and self._history_asked is not None and self._history_asked[0] is link:
+            return
+        if tries > 1 and (self.engine is not link or self.run is not run):
+            return
+        path = Path(run.path)
+        if not path.is_file():
+            return  # another computer's file: the views keep to the telemetry
+        self._history_asked = (link, run.path)
+
+        def merge(history: RunRecord) -> None:
+            if self.engine is not link or self.run is not run:
+                return  # detached or replaced meanwhile
+            history_end = history.points["t"][-1] if len(history.points) else -np.inf
+            merge_history(run, history)
+            self.history_loaded = str(path)
+            self.images.shown = None  # rows moved: show the newest afresh
+            self.controls.set_regions(list(run.regions))
+            self.events.show_instruments(run.instruments)
+            self.redraw(force=True)
+            self.statusBar().showMessage(f"history from {path}: {len(run.points)} points, "
+                                         f"{sum(len(r.frames) for r in run.regions.values())} frames", 10_000)
+            reaches_live = self._live_start is not None and history_end >= self._live_start - SAME_TIME
+            self.history_complete = reaches_live
+            if not reaches_live and run.status not in FINAL_STATES and tries < HISTORY_TRIES:
+                # the file does not reach the first point we were sent yet (its writer flushes in batches):
+                # points in between would be missing, so read it again in a moment
+                QTimer.singleShot(1000, lambda: self._load_history(tries + 1))
+
+        submit(lambda: load_run(path), merge,
+               lambda exc: self.statusBar().showMessage(f"no history from {path}: {exc}", 15_000))
 
     def _replied(self, name: str, ok: bool, detail: str) -> None:
         if ok:
