@@ -273,7 +273,7 @@ def displacement_field(first: np.ndarray, second: np.ndarray, *, grid: int = 64,
     reach = search if search is not None else size // 4
     estimate = np.tile(np.asarray(shift, float), (tops.size, 1))
     reference = correlator.spectra(_subsets(first, tops_in, lefts_in, size))
-    for _ in range(2):
+    for _ in range(1 if size > grid else 2):  # fine grids: the warped pass below refines instead
         pre = np.round(estimate).astype(int)
         moved = _subsets(second, tops_in + pre[:, 0], lefts_in + pre[:, 1], size)
         # Where the pre-shifted subset hit the border it was clipped: account for where it really came from.
