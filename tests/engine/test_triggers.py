@@ -68,3 +68,25 @@ def test_step_boundaries_match_name_or_label_and_manual_has_a_code() -> None:
     assert triggers.step_boundary("step_start", 12.0, "rest", "OCV") == []
     assert manual_code(wide) == 3 and triggers.labels[3] == "manual request"
     assert manual_code(region("r", Trigger("every", interval=60.0), Trigger("manual"))) == 1
+
+
+def test_a_fresh_run_images_at_t0_even_when_the_clock_moved_while_connecting() -> None:
+    # On the wall clock (or a speed-limited simulation) the timeline has run a little by the time imaging
+    # starts; the grid of an "every" trigger still starts at t = 0 for a fresh run, and where it is on resume.
+    from operando.engine.history import PointHistory
+    from operando.engine.imaging import Imaging, RegionStart
+    from operando.techniques import OpenCircuit
+    from tests.engine.imaging_rig import region, with_imaging
+    from tests.engine.plans import plan, step
+
+    async def publish(event) -> None:  # noqa: ANN001
+        return None
+
+    hourly = with_imaging(plan(step(0, "rest", "OCV", OpenCircuit(duration=7200.0))),
+                          region("wide", Trigger("every", interval=3600.0)))
+    fresh = Imaging(hourly, None, publish=publish, now=lambda: 0.4, history=PointHistory(), loop_offset=0.0,
+                    ec_wait=1.0)
+    assert fresh.regions["wide"].triggers.next_due() == 0.0
+    resumed = Imaging(hourly, None, publish=publish, now=lambda: 5000.0, history=PointHistory(),
+                      loop_offset=0.0, ec_wait=1.0, start={"wide": RegionStart(frames=2)})
+    assert resumed.regions["wide"].triggers.next_due() == 7200.0

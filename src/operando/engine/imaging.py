@@ -122,13 +122,18 @@ class Imaging:
         self._requests: asyncio.Queue[_Request] = asyncio.Queue()
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._unfinished: list[_Pending] = []
+        resumed = start is not None
         start = start or {}
         t0 = now()
         soc = history.state_at(t0).soc
+        # A fresh run's timed grid starts at t = 0, even when the clock has moved on a little while the
+        # instruments connected (on the wall clock, or a speed-limited simulation); a resumed run takes up the
+        # grid where it is.
+        grid_start = t0 if resumed else 0.0
         self.regions: dict[str, _Region] = {}
         for region in plan.imaging.regions:
             begun = start.get(region.name, RegionStart())
-            triggers = RegionTriggers(region, start=t0, soc=soc)
+            triggers = RegionTriggers(region, start=grid_start, soc=soc)
             self.regions[region.name] = _Region(region, triggers, begun.frames, begun.cumulative_dose,
                                                 begun.last_request)
 
