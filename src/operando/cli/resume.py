@@ -13,13 +13,13 @@ import argparse
 import asyncio
 import json
 import math
-import signal
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from operando import clock
+from operando.cli._signals import abort_on_signals
 from operando.cli.simulate import EXIT_CODES, EXIT_INVALID, _follow, _progress, _speed, _summary
 from operando.engine import CannotResume, Experiment, ExperimentResult, ExperimentState, read_resume_state
 from operando.engine.rigs import RigNotFound, build_rig
@@ -104,17 +104,9 @@ async def _resume(plan: Plan, path: Path, state: Any, rig_config: dict[str, Any]
     rig = await _rig(plan, state.soc, rig_config, rig_file)
     experiment = Experiment(plan, rig.potentiostat, path, poll_interval=rig.poll_interval,
                             rig_config=rig_config, microscope=getattr(rig, "microscope", None), resume=state)
-    loop = asyncio.get_running_loop()
-    handled = []
-    for signal_number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
-        try:
-            loop.add_signal_handler(signal_number, experiment.request_abort, reason)
-            handled.append(signal_number)
-        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-            pass
     updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
     try:
-        with _progress(console) as progress:
+        with abort_on_signals(experiment), _progress(console) as progress:
             task = progress.add_task(plan.name, total=plan.estimated_duration or None, step="resuming",
                                      cycle=0, E=math.nan, I=math.nan, soc=state.soc,
                                      hours=state.last_record / 3600.0, dose=0.0, completed=state.last_record,
@@ -123,8 +115,6 @@ async def _resume(plan: Plan, path: Path, state: Any, rig_config: dict[str, Any]
             result = await experiment.run()
             await watcher
     finally:
-        for signal_number in handled:
-            loop.remove_signal_handler(signal_number)
         close = getattr(rig, "close", None)
         if close is not None:
             await close()

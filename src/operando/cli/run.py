@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import signal
 from pathlib import Path
 
 from rich.console import Console
 
 from operando import clock
+from operando.cli._signals import abort_on_signals
 from operando.cli.simulate import EXIT_CODES, EXIT_INVALID, _speed, default_out
 from operando.engine import Event, Experiment, ExperimentResult, ExperimentState
 from operando.errors import ProtocolError
@@ -96,24 +96,13 @@ async def _run(plan: Plan, spec: RigSpec, out: Path, telemetry: TelemetrySetting
     rig = await build(spec, plan)
     try:
         experiment = _experiment(plan, rig, out)
-        loop = asyncio.get_running_loop()
-        handled = []
-        for number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
-            try:
-                loop.add_signal_handler(number, experiment.request_abort, reason)
-                handled.append(number)
-            except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-                pass
         events = experiment.bus.subscribe("run log", maxsize=256, overflow="drop_oldest")
         logger = asyncio.create_task(_log(events, console))
-        try:
+        with abort_on_signals(experiment):
             async with serving(experiment, telemetry, lambda line: console.print(line, markup=False)):
                 console.print(f"operando run: {plan.name} on rig {spec.name} -> {out}", markup=False)
                 result = await experiment.run()
             await logger
-        finally:
-            for number in handled:
-                loop.remove_signal_handler(number)
     finally:
         await rig.close()
     return result

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
 from operando import clock
+from operando.cli._signals import abort_on_signals
 from operando.engine import (
     Experiment,
     ExperimentResult,
@@ -122,17 +122,9 @@ async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
     rig = build_rig("simulated", plan, seed=seed)
     experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                             rig_config=rig.config, microscope=getattr(rig, "microscope", None))
-    loop = asyncio.get_running_loop()
-    handled = []
-    for signal_number, reason in ((signal.SIGINT, "interrupted (Ctrl-C)"), (signal.SIGTERM, "terminated")):
-        try:
-            loop.add_signal_handler(signal_number, experiment.request_abort, reason)
-            handled.append(signal_number)
-        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-            pass
     updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
     try:
-        with _progress(console) as progress:
+        with abort_on_signals(experiment), _progress(console) as progress:
             task = progress.add_task(plan.name, total=plan.estimated_duration or None, step="starting",
                                      cycle=0, E=math.nan, I=math.nan, soc=math.nan, hours=0.0, frames=0,
                                      dose=0.0)
@@ -141,8 +133,6 @@ async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
                 result = await experiment.run()
             await watcher
     finally:
-        for signal_number in handled:
-            loop.remove_signal_handler(signal_number)
         await rig.close()
     imaging = experiment.imaging
     frames = {name: (region.frames, region.cumulative_dose * 1e-18)  # e-/m^2 -> e-/nm^2
