@@ -59,6 +59,25 @@ def test_jumps_of_fifty_pixels_and_a_quarter_of_the_field(jump: tuple[float, flo
     assert result.confidence > 0.5
 
 
+@pytest.mark.parametrize("jump", [(0.0, 0.69), (0.6, 0.0), (-0.65, -0.7), (0.3, -0.62)])
+def test_jumps_beyond_half_the_field_are_told_from_their_alias(jump: tuple[float, float]) -> None:
+    # A 60 um slip of the holder seen on an 87 um field is 69 % of it: the cyclic correlation peaks at -31 %
+    # just as well. Fractions of the field (y, x); what still overlaps is 30-40 % of each side.
+    rng = np.random.default_rng(8)
+    size = (1024, 768)
+    truth = (jump[0] * size[1] + 0.29, jump[1] * size[0] - 0.43)
+    first = render(CENTRE, size, seed=31)
+    second = render(CENTRE, size, shift=truth, seed=1031)
+    result = register(add_noise(first, 3.0, rng), add_noise(second, 3.0, rng))
+    assert error(result, truth) < 0.3
+    assert result.confidence > 0.5
+    # At SNR 1 the small overlap may leave the confidence low, but the jump is still told from its alias.
+    assert error(register(add_noise(first, 1.0, rng), add_noise(second, 1.0, rng)), truth) < 0.3
+    # A search limited below the jump does not take the alias's other side: it does not find the jump.
+    limited = register(add_noise(first, 3.0, rng), add_noise(second, 3.0, rng), max_shift=0.5 * size[1])
+    assert error(limited, truth) > 50
+
+
 def test_drift_during_the_scan_is_measured_at_mid_scan() -> None:
     # 1.5 px of drift from the first line to the last: the frame is sheared, its middle line is where the
     # content is; noise and the region's content decide how well the middle is found.
