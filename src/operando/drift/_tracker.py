@@ -28,7 +28,7 @@ from skimage.transform import resize
 
 from operando.instrument_thread import InstrumentThread
 from operando.plan import ELEMENTARY_CHARGE, RegionOfInterest
-from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError, StagePosition
+from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError, StagePosition, approach_stage
 
 from ._estimator import DriftEstimator
 from ._local import displacement_field
@@ -121,6 +121,12 @@ class RegionTracker:
 
     # -- the contract -----------------------------------------------------------------------------------
 
+    @property
+    def holds_stage(self) -> bool:
+        """True once the tracker keeps the region's stage position (it returns the stage there before each
+        frame, its own corrections included)."""
+        return self.settings.enabled and self._keyframe is not None and self._stage_target is not None
+
     async def before_frame(self, microscope: Microscope, t: float) -> None:
         """Before a science frame: take the tracking frames asked for, then shift the beam to where the drift
         will be at mid-scan (``t`` is the experiment time; predictions use the loop's clock, as frames do)."""
@@ -128,6 +134,8 @@ class RegionTracker:
         if not s.enabled or self._keyframe is None:
             return
         await self._return_stage(microscope)
+        if s.correct:  # another region's correction may have moved the shared beam shift since our last frame
+            await self._restore_beam(microscope)
         checks = s.tracking_frames + (1 if self._stage_unverified and s.verify_stage_moves else 0)
         for _ in range(checks):
             await self._tracking_frame(microscope)
@@ -370,7 +378,7 @@ class RegionTracker:
             return
         here = await microscope.stage_position()
         if max(abs(here.x - target.x), abs(here.y - target.y)) > _STAGE_TOLERANCE:
-            await microscope.move_stage(x=target.x, y=target.y)
+            await approach_stage(microscope, target.x, target.y, approach=self.settings.stage_approach)
 
     async def _correct(self, microscope: Microscope, drift: np.ndarray) -> None:
         """Shift the beam so the field follows ``drift`` (m, image axes); hand over to the stage when the beam
@@ -393,6 +401,17 @@ class RegionTracker:
         reached = await microscope.set_beam_shift(*target)
         self._beam_now = (float(reached[0]), float(reached[1]))
 
+    async def _restore_beam(self, microscope: Microscope) -> None:
+        """Put back the beam shift this region's last frame was taken with: regions share one beam shift, and
+        another region's correction is no correction of this one (after a failure nothing new moves)."""
+        own = self._beam_now
+        if not all(math.isfinite(value) for value in own):
+            return
+        current = await microscope.beam_shift()
+        if max(abs(own[0] - current[0]), abs(own[1] - current[1])) >= _DEADBAND * (self._pixel_size or 0.0):
+            reached = await microscope.set_beam_shift(*own)
+            self._beam_now = (float(reached[0]), float(reached[1]))
+
     async def _beam_limit(self, microscope: Microscope) -> float:
         available = await microscope.beam_shift_range()
         reach = min(abs(available.low), abs(available.high)) * self.settings.max_beam_shift_fraction
@@ -406,12 +425,7 @@ class RegionTracker:
         target = self._stage_target
         goal_x, goal_y = target.x + move_x, target.y + move_y
         try:
-            approach = self.settings.stage_approach
-            here = await microscope.stage_position()
-            if approach and (goal_x < here.x or goal_y < here.y):
-                await microscope.move_stage(x=min(goal_x, here.x) - approach,
-                                            y=min(goal_y, here.y) - approach)
-            await microscope.move_stage(x=goal_x, y=goal_y)
+            await approach_stage(microscope, goal_x, goal_y, approach=self.settings.stage_approach)
         except MicroscopeSettingError as exc:
             raise DriftCorrectionError(
                 f"region {self.region.name!r}: a drift correction of {move_x * 1e6:.3g} um, "

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from operando.plan import ELEMENTARY_CHARGE, RegionOfInterest
-from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError
+from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError, approach_stage
 
 THUMBNAIL_SIZE = 256  # px on the long side
 
@@ -82,12 +82,17 @@ class RegionSetter:
         finally:
             self._configured = None
 
-    async def apply(self, region: RegionOfInterest) -> None:
+    async def apply(self, region: RegionOfInterest, *, stage: bool = True) -> None:
+        """Region's settings, and its stage position unless ``stage`` is False (its drift tracker holds it)."""
         microscope = self.microscope
         position = region.stage_position
-        if position is not None:
-            await microscope.move_stage(x=position.x, y=position.y, z=position.z, tilt=position.tilt,
-                                        rotation=position.rotation)
+        if position is not None and stage:
+            here = await microscope.stage_position()
+            away = max(abs(here.x - position.x), abs(here.y - position.y), abs(here.z - position.z)) > 1e-9 or \
+                max(abs(here.tilt - position.tilt), abs(here.rotation - position.rotation)) > 1e-6
+            if away:  # arriving the same way every time: regions come back to the same place (backlash)
+                await approach_stage(microscope, position.x, position.y, z=position.z, tilt=position.tilt,
+                                     rotation=position.rotation)
             await microscope.wait_stage_idle()
         if self._configured == region.name:
             return

@@ -297,7 +297,10 @@ class Imaging:
     async def _take(self, state: _Region) -> tuple[TakenFrame, dict[str, Any]]:
         microscope, region = self.microscope, state.region
         try:
-            await self._setter.apply(region)
+            # Once its drift tracker holds the region's stage position (its own moves included), it puts the
+            # stage back itself; the plan's position would undo the tracker's stage corrections.
+            held = state.tracker is not None and state.tracker.holds_stage
+            await self._setter.apply(region, stage=not held)
             await asyncio.sleep(region.settle_time)  # blanked: stage and settings settle, no dose
             if state.tracker is not None:
                 try:

@@ -187,3 +187,18 @@ class Microscope(Protocol):
     async def autofocus(self) -> float: ...
 
     async def settings_snapshot(self) -> dict[str, Any]: ...
+
+
+# m: more than the play of a stage's x and y drives (about 1 um on SEM stages), taken up before arriving.
+STAGE_APPROACH = 2e-6
+
+
+async def approach_stage(microscope: Microscope, x: float, y: float, *, approach: float = STAGE_APPROACH,
+                         **others: float) -> StagePosition:
+    """Move the stage to (x, y) m arriving in +x and +y over at least ``approach`` m, so the drives' play
+    (backlash) is taken up the same way at every arrival and a region comes back to the same place on the
+    specimen whichever way the stage came from. ``others`` (z, tilt, rotation) go with the last move."""
+    here = await microscope.stage_position()
+    if approach > 0 and (x - here.x < approach or y - here.y < approach):
+        await microscope.move_stage(x=x - approach, y=y - approach)
+    return await microscope.move_stage(x=x, y=y, **others)
