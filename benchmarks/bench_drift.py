@@ -6,7 +6,9 @@ for every method that can (ours: a cached Reference; scikit-image: the reference
   and with ``normalization=None``;
 - pystackreg TRANSLATION (the TurboReg/StackReg engine behind Fiji's MultiStackReg, what the lab used).
 Frames: the SEM simulator's SE2 image formation at known shifts (ground truth), white noise added at the
-SNR of the case (signal = std of the clean frame), seeds 10_000 and up (tuning used seeds below 1000).
+SNR of the case (signal = std of the clean frame), seeds 20_000 and up: disjoint from every seed used for
+tuning (the tests use seeds below 1000; tuning runs of this generator used seed bases 200 and 300, so seeds
+below 7000, and an earlier base of 10_000).
 Local fields: ours (subsets on a 16 px grid) against scikit-image ``optical_flow_ilk``, on 1024 x 768 frames
 whose electrode blocks moved by the simulator's known displacement field.
 
@@ -52,7 +54,7 @@ try:
 except ImportError:  # pragma: no cover - the benchmark says so and runs without it
     StackReg = None
 
-SEED = 10_000
+SEED = 20_000
 GROSS = 1.0  # px
 TARGETS = {3.0: 0.02, 1.0: 0.04, 0.5: 0.10}  # RMS px at 2048 x 1536
 LATENCY = 0.050  # s median at 2048 x 1536
@@ -316,14 +318,18 @@ def main() -> None:
             accuracy = all(mine[f"SNR {snr:g}"]["rms"] <= target for snr, target in TARGETS.items())
             gross = sum(r["gross"] for name, r in mine.items() if "0.5" not in name)
             latency = statistics.median(r["median_time"] for r in mine.values())
-            faster = min(summary[name]["skimage phase"]["median_time"] / mine[name]["median_time"]
-                         for name in summary)
+            peers = [p for p in ("skimage phase", "skimage none") if p in next(iter(summary.values()))]
+            faster = min(summary[name][p]["median_time"] / mine[name]["median_time"]
+                         for name in summary for p in peers)
+            as_accurate = all(mine[name]["rms"] <= summary[name][p]["rms"] for name in summary for p in peers)
             met = "met" if latency <= LATENCY else "MISSED"
             verdicts.append(f"2048 x 1536: accuracy {'met' if accuracy else 'MISSED'}, gross failures at "
                             f"SNR >= 1 {gross}, median {latency * 1e3:.0f} ms ({met} <= 50 ms), "
-                            f">= {faster:.1f}x faster than skimage")
-        verdicts.append(f"{size[0]} x {size[1]}: false accepts {100 * false_accept:.1f} %, gross failures "
-                        f"flagged {100 * flagged:.0f} %")
+                            f">= {faster:.1f}x faster than skimage in every case "
+                            f"({'met' if faster >= 3 else 'MISSED'} >= 3x), "
+                            f"{'as accurate or better' if as_accurate else 'LESS accurate'} in every case")
+        verdicts.append(f"{size[0]} x {size[1]}: false accepts {100 * false_accept:.1f} % (target <= 1 %), "
+                        f"gross failures flagged {100 * flagged:.0f} % (target >= 95 %)")
     local = local_field_table(max(3, trials // 6))
     ours9, ours3 = local[(9.0, "operando.drift")], local[(3.0, "operando.drift")]
     verdicts.append(f"local fields: RMS {ours9[0]:.3f} px at SNR 9 (target 0.10), {ours3[0]:.3f} px at SNR 3 "
