@@ -104,6 +104,13 @@ def cases(size, trials):
         quarters.append((add_noise(a, 1, rng), add_noise(b, 1, rng), s))
     yield "SNR 1, quarter-field jump", quarters
     del jumps, quarters
+    beyond = []  # a 60 um slip on an 87 um field: the cyclic correlation's peak sits at the alias
+    for k in range(trials):
+        s = (random_shift(4000 + k, 20.0)[0], 0.65 * width * np.sign(random_shift(k, 1)[1]) + random_shift(k, 0.5)[1])
+        a, b = pair(size, 5000 + k, s)
+        beyond.append((add_noise(a, 3, rng), add_noise(b, 3, rng), s))
+    yield "SNR 3, jump of 65 % of the field", beyond
+    del beyond
     sheared = []
     for k in range(trials):
         s = random_shift(3000 + k, 10.0)
@@ -321,7 +328,10 @@ def main() -> None:
             peers = [p for p in ("skimage phase", "skimage none") if p in next(iter(summary.values()))]
             faster = min(summary[name][p]["median_time"] / mine[name]["median_time"]
                          for name in summary for p in peers)
-            as_accurate = all(mine[name]["rms"] <= summary[name][p]["rms"] for name in summary for p in peers)
+            # A peer with every trial a gross failure has no RMS: ours is better there if it has one.
+            as_accurate = all(mine[name]["rms"] <= summary[name][p]["rms"] or (
+                np.isnan(summary[name][p]["rms"]) and not np.isnan(mine[name]["rms"]))
+                for name in summary for p in peers)
             met = "met" if latency <= LATENCY else "MISSED"
             verdicts.append(f"2048 x 1536: accuracy {'met' if accuracy else 'MISSED'}, gross failures at "
                             f"SNR >= 1 {gross}, median {latency * 1e3:.0f} ms ({met} <= 50 ms), "
