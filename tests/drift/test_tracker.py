@@ -121,6 +121,28 @@ def test_a_fifty_pixel_jump_is_caught_at_the_next_frame() -> None:
     assert np.max(offsets[6:]) < 1.0
 
 
+def test_a_sixty_micrometre_slip_on_an_87_micrometre_field_is_followed_with_the_stage() -> None:
+    # 60 um at 42.5 nm is 1412 px of a 2048 px field: beyond half the field, where the cyclic correlation's
+    # peak sits at -636 px. The tracker must take the real jump, and hand it to the stage (the beam shift
+    # reaches 8 um).
+    slipped = DriftModel(seed=9, thermal_amplitude_nm=(60_000.0, 0.0), thermal_time_min=0.001,
+                         linear_nm_per_min=(3.0, 2.0))
+
+    def between(index: int, fake: FakeCZEMApi) -> None:
+        if index == 2:
+            fake.drift = slipped
+
+    calm = DriftModel(seed=9, thermal_amplitude_nm=(0.0, 0.0), linear_nm_per_min=(3.0, 2.0))
+    run = closed_loop(6, 600.0, drift=calm, frame_size=(2048, 1536), between=between,
+                      settings={"local_fields": False, "tracking_frames": 0})
+    results = run.results
+    assert all(result.valid for result in results)
+    assert abs(results[3].shift_px[1] - 60e-6 / PIXEL) < 2.0  # the slip as it happened, not its alias
+    assert any(result.stage_moved for result in results[3:])
+    offsets = np.hypot(*run.offsets_px().T)
+    assert np.max(offsets[4:]) < 1.0
+
+
 def test_keyframes_handed_over_often_keep_the_region_in_place() -> None:
     # A similarity threshold of 0.99 hands the keyframe over nearly every frame: each hand-over adds the
     # error of one registration, which stays small.
