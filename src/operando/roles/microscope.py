@@ -200,5 +200,6 @@ async def approach_stage(microscope: Microscope, x: float, y: float, *, approach
     specimen whichever way the stage came from. ``others`` (z, tilt, rotation) go with the last move."""
     here = await microscope.stage_position()
     if approach > 0 and (x - here.x < approach or y - here.y < approach):
-        await microscope.move_stage(x=x - approach, y=y - approach)
+        travel = await microscope.stage_limits()  # a target at the end of travel: approach as far as it goes
+        await microscope.move_stage(x=max(x - approach, travel.x.low), y=max(y - approach, travel.y.low))
     return await microscope.move_stage(x=x, y=y, **others)
