@@ -133,7 +133,7 @@ class RegionTracker:
         s = self.settings
         if not s.enabled or self._keyframe is None:
             return
-        await self._return_stage(microscope)
+        await self.return_stage(microscope)
         if s.correct:  # another region's correction may have moved the shared beam shift since our last frame
             await self._restore_beam(microscope)
         checks = s.tracking_frames + (1 if self._stage_unverified and s.verify_stage_moves else 0)
@@ -371,8 +371,9 @@ class RegionTracker:
         self._beam_now = (float(shift[0]), float(shift[1]))
         return self._beam_to_image(shift[0] - origin[0], shift[1] - origin[1]) + self._stage_correction
 
-    async def _return_stage(self, microscope: Microscope) -> None:
-        """If the stage was moved away (imaging another region), bring it back where this region is held."""
+    async def return_stage(self, microscope: Microscope) -> None:
+        """If the stage was moved away (imaging another region), bring it back where this region is held
+        (the engine calls this before its settling time; ``before_frame`` again, a no-op then)."""
         target = self._stage_target
         if target is None:
             return

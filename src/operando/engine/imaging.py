@@ -301,6 +301,8 @@ class Imaging:
             # stage back itself; the plan's position would undo the tracker's stage corrections.
             held = state.tracker is not None and state.tracker.holds_stage
             await self._setter.apply(region, stage=not held)
+            if held:
+                await state.tracker.return_stage(microscope)  # before settling, like any stage move
             await asyncio.sleep(region.settle_time)  # blanked: stage and settings settle, no dose
             if state.tracker is not None:
                 try:
