@@ -40,10 +40,10 @@ class RegistrationSettings:
     stripe_width: float = 2.0  # half-width, in frequency bins, of the suppressed line of stripe frequencies
     taper: float = 0.12  # fraction of each border tapered to zero (Tukey window)
     # Frames larger on their long side are binned 2x2 (or more) first: a 2048 x 1536 frame registers in a third
-    # of the time (about 12 ms on two cores) to 0.007 px RMS at SNR 3 instead of 0.0035 px; 2048 keeps them whole.
+    # of the time (10-15 ms on two cores) to 0.005 px RMS at SNR 3 instead of 0.003 px; 2048 keeps them whole.
     max_working_size: int = 1024
     # Confidence: logistic in the peak-to-noise ratio (peak over the correlation's robust spread; the error
-    # of the shift grows as its inverse: about 0.6 px at 16, unrelated frames and noise stay below 8) ...
+    # of the shift grows as its inverse: median 0.45 px at 16-18, unrelated frames and noise stay below 8) ...
     psr_mid: float = 18.0
     psr_scale: float = 1.5
     # ... times how clearly the peak beats the second-best one (ratio of their heights above the median):
