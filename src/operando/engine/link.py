@@ -77,7 +77,7 @@ class LinkKeeper:
         self.poll_interval = poll_interval  # s between the engine's reads: no point can arrive sooner
         self.first_retry = first_retry
         self.longest_retry = longest_retry
-        self._last_arrival = float("-inf")  # timeline s of the last read that brought points
+        self._last_point = float("-inf")  # timeline s of the newest point read (or of a suspension's end)
         self._retry = asyncio.Event()
         self.suspended = False
 
@@ -91,7 +91,7 @@ class LinkKeeper:
         if interval is None:
             return None
         window = max(self.missing_points_max * interval, self.poll_interval)
-        return max(self._last_arrival, record.clock.offset) + window
+        return max(self._last_point, record.clock.offset) + window
 
     async def read(self, record: StepRecord) -> Readout:
         """A read of the potentiostat; a lost link or overdue data suspend the run until data flow again."""
@@ -100,11 +100,12 @@ class LinkKeeper:
         except InstrumentConnectionLost as lost:
             return await self._ride_out(LINK_LOST, f"link lost: {lost}", lost, self._recovered_read)
         if readout.points or readout.impedance:
-            self._last_arrival = self._now()
+            newest = max(point.t_device for point in (*readout.points, *readout.impedance))
+            self._last_point = max(self._last_point, record.clock.offset + newest)
             return readout
         deadline = self.deadline(record)
         if readout.running and deadline is not None and self._now() >= deadline - TOLERANCE:
-            since = max(self._last_arrival, record.clock.offset)
+            since = max(self._last_point, record.clock.offset)
             step = record.step
             message = (f"no new point for {self._now() - since:.0f} s (watchdog: {self.missing_points_max} "
                        f"recording intervals of {recording_interval(record):g} s) while step {step.index} "
@@ -167,7 +168,7 @@ class LinkKeeper:
             end = self._now()
             points = len(result.points) if isinstance(result, Readout) else 0
             await self._publish(LinkRestored(end, cause, start, end - start, points, attempts))
-            self._last_arrival = end
+            self._last_point = end  # the watchdog counts afresh from here
             self.suspended = False
             await self._on_suspend(False, f"{self.instrument} back after {_duration_words(end - start)} "
                                           f"({cause}); {points} points from the instrument's buffer")
