@@ -250,3 +250,23 @@ def test_a_channel_occupied_for_good_fails_the_run_after_the_limit_and_is_stoppe
     assert "without new data" in result.reason and "link_outage_max" in result.reason
     assert fault["t"] + 20 * MINUTE <= result.duration <= fault["t"] + 20 * MINUTE + 60.0 + 1.0
     assert rig.eclib.state() is ProgramState.STOP  # the link is up: the engine stopped the channel
+
+
+def test_a_channel_reset_during_the_outage_fails_the_run_instead_of_ending_the_step(tmp_path: Path) -> None:
+    async def reset_while_away(rig) -> None:  # noqa: ANN001
+        await asyncio.sleep(1 * HOUR)
+        rig.eclib.drop_link()
+        await asyncio.sleep(5 * MINUTE)
+        rig.eclib.power_cycle(firmware_loaded=True)  # e.g. EC-Lab restarted it and loaded its kernel again
+        await asyncio.sleep(1 * MINUTE)
+        rig.eclib.restore_link()
+
+    result, rig, delivered, states, _ = simulate(plan_with(), tmp_path / "reset.h5", during=reset_while_away)
+    record = read_experiment(result.path)
+    assert result.status is ExperimentState.FAILED and record.status == "failed"
+    assert "no longer holds cplimit4.ecc" in result.reason
+    assert record.events_of("link_restored") == []  # what the channel did meanwhile is unknown
+    ended = {e["name"]: e for e in record.events_of("step_ended")}
+    assert ended["charge"]["reason"] == "stopped"  # not taken for a charge that ran its course
+    assert "rest after charge" not in ended
+    assert rig.eclib.state() is ProgramState.STOP

@@ -165,6 +165,14 @@ class FakeEClib:
         if reading:
             self._take_from_fifo(self.channels[0], len(self.channels[0].fifo))
 
+    def power_cycle(self, firmware_loaded: bool = False) -> None:
+        """The instrument restarts: every channel stops and forgets its technique and data (the firmware too,
+        unless another client loaded it again); connections are gone."""
+        self._advance()
+        self.channels = [_Channel(FirmwareCode.KERNEL if firmware_loaded else FirmwareCode.NONE)
+                         for _ in self.channels]
+        self.connection_id = None
+
     def drop_link(self) -> None:
         """The USB/Ethernet link goes down; the instrument keeps running its technique on its own."""
         self._link_up = False
