@@ -270,3 +270,28 @@ def test_a_channel_reset_during_the_outage_fails_the_run_instead_of_ending_the_s
     assert ended["charge"]["reason"] == "stopped"  # not taken for a charge that ran its course
     assert "rest after charge" not in ended
     assert rig.eclib.state() is ProgramState.STOP
+
+
+def test_imaging_rests_while_suspended_and_goes_on_after(tmp_path: Path) -> None:
+    from tests.test_end_to_end_imaging import run as run_with_imaging
+    from tests.test_end_to_end_imaging import thesis_plan
+
+    async def cut(rig, experiment) -> None:  # noqa: ANN001
+        await outage(11.5 * HOUR, 40 * MINUTE)(rig)  # the wide field's 12 h frame falls in the gap
+
+    result, rig, _, _ = run_with_imaging(thesis_plan(), tmp_path / "imaging.h5", during=cut)
+    assert result.status is ExperimentState.COMPLETED
+    record = read_experiment(result.path)
+    (gap,) = record.events_of("link_restored")
+    start, end = gap["start"], gap["t"]
+    assert 11.5 * HOUR <= start < 12 * HOUR < 12 * HOUR + 10 * MINUTE <= end
+    for name, roi in record.rois.items():
+        t_start, t_end = roi.table["t_start"], roi.table["t_end"]
+        assert not np.any((t_end > start + 1e-6) & (t_start < end - 1e-6)), f"{name}: a frame in the gap"
+        assert np.any(t_start >= end), f"{name}: no frame after the gap"
+    skipped = [e for e in record.events_of("acquisition_skipped") if start <= e["t"] <= end]
+    assert any(e["region"] == "wide" and "suspended" in e["reason"] for e in skipped)  # the 12 h frame
+    ec = record.electrochem
+    for step in np.unique(ec["step"]):  # every point the channel recorded meanwhile came back
+        t_device = ec["t_device"][ec["step"] == step]
+        assert np.all(np.diff(t_device) <= RECORD_EVERY + 1e-3)

@@ -529,7 +529,7 @@ class Experiment:
         if suspended:
             self._state_before_suspension = self.state
             if self.imaging is not None:
-                self.imaging.set_active(False)
+                self.imaging.set_active(False, f"the experiment is suspended ({reason})")
             await self._set_state(ExperimentState.SUSPENDED, reason)
             return
         await self._set_state(self._state_before_suspension, reason)

@@ -176,9 +176,9 @@ class LinkKeeper:
 
     def _give_up(self, cause: str, start: float, error: InstrumentError | None) -> LinkGaveUp:
         waited = _duration_words(self._now() - start)
-        last = f"; last error: {error}" if error is not None and cause == LINK_LOST else ""
         what = "without the link" if cause == LINK_LOST else "without new data"
+        # The last error's code and name close the message (InstrumentError adds them).
         return LinkGaveUp(f"{waited} {what} (safety.link_outage_max {_duration_words(self.limit)}): gave up; "
-                          f"the channel runs its technique within its own limits until it is stopped{last}",
+                          "the channel runs its technique within its own limits until it is stopped",
                           instrument=self.instrument, code=getattr(error, "code", None),
                           name=getattr(error, "name", ""))
