@@ -18,6 +18,7 @@ from operando.drivers.biologic._encoding import EncodedTechnique, encode
 from operando.drivers.biologic._errors import (
     TRANSIENT_CODES,
     BiologicChannelBusy,
+    BiologicChannelChanged,
     BiologicError,
     BiologicFirmwareError,
     error_for,
@@ -96,6 +97,7 @@ class BiologicPotentiostat:
         self._points: list[Point] = []
         self._impedance: list[ImpedancePoint] = []
         self._last_current = 0.0  # A, of the last point read: which way a following voltage hold goes
+        self._rows_technique: int | None = None  # DataInfo.TechniqueID of the last rows read
 
     @property
     def engine_limits(self) -> tuple[Limit, ...]:
@@ -275,6 +277,7 @@ class BiologicPotentiostat:
         await self._run("BL_LoadTechnique", lambda: self._load_technique(encoded), encoded.ecc_file)
         await self._run("BL_StartChannel", lambda: self.seam.BL_StartChannel(self._id, self._channel_index))
         self.technique = encoded
+        self._rows_technique = None
         self._state = ProgramState.RUN
         if encoded.engine_limits:
             log.info("%s: %s leaves to the engine: %s", self.address, encoded.ecc_file,
@@ -308,6 +311,7 @@ class BiologicPotentiostat:
                             self.address, info.IRQskipped)
             if info.NbRows <= 0:
                 return 0
+            self._rows_technique = info.TechniqueID
             chunk = DataChunk(info.TechniqueID, info.ProcessIndex, info.StartTime, info.NbRows, info.NbCols,
                               buffer[:info.NbRows * info.NbCols])
             points, impedance = decode(chunk, self.family.board_type, values.TimeBase, self._to_float)
@@ -325,6 +329,23 @@ class BiologicPotentiostat:
         self._points.clear()
         self._impedance.clear()
         return readout
+
+    async def check_channel(self) -> None:
+        """After a link outage: raise :class:`BiologicChannelChanged` unless the channel still holds the
+        technique :meth:`start` loaded (kernel firmware, a technique loaded, its rows of that technique)."""
+        if self.technique is None:
+            return
+        info = await self._channel_info()
+        expected = self.technique.ecc_file
+        if info.FirmwareCode != FirmwareCode.KERNEL or info.NbOfTechniques < 1:
+            raise BiologicChannelChanged(
+                f"channel {self.channel} no longer holds {expected} (firmware code {info.FirmwareCode}, "
+                f"{info.NbOfTechniques} technique(s) loaded): reset or power-cycled during the outage",
+                call="BL_GetChannelInfos")
+        if self._rows_technique is not None and self._rows_technique != int(self.technique.technique_id):
+            raise BiologicChannelChanged(
+                f"channel {self.channel} sends rows of technique id {self._rows_technique}, not {expected}: "
+                "another program runs on it", call="BL_GetData")
 
     async def stop(self) -> None:
         """End the technique now; its last points stay buffered for the next read()."""

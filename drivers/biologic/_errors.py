@@ -96,6 +96,11 @@ class BiologicChannelBusy(BiologicError):
     """The channel already runs a technique (-13): stop it first, or another program (EC-Lab) owns it."""
 
 
+class BiologicChannelChanged(BiologicError):
+    """After a link outage the channel no longer holds the technique this driver started (reset, power cycle,
+    another program loaded): what it did meanwhile is unknown."""
+
+
 class BiologicParameterError(BiologicError):
     """EClib refused a parameter or a value (-4, -15), or a technique asks for what the device cannot do."""
 

@@ -33,6 +33,9 @@ from operando.simulators.eclib._programs import Program
 
 LIBRARY_VERSION = b"6.06 (simulated)"
 REST_CHUNK = 600.0  # s, longest single rest interval handed to the cell while the channel is idle
+# Words a channel's data memory holds while nobody reads it (ChannelInfo.MemSize 2 MB of 4-byte words): a
+# link outage of days at a point a minute fits; rows beyond it are lost on the board, counted as IRQskipped.
+BUFFER_WORDS = 500_000
 
 # Instrument name -> (DeviceInfo.DeviceCode, board type of its channels).
 DEVICES: dict[str, tuple[int, BoardType]] = {
@@ -85,6 +88,8 @@ class _Channel:
     program: Program | None = None
     start_clock: float = 0.0
     fifo: deque[tuple[int, int, tuple[int, ...]]] = field(default_factory=deque)
+    words: int = 0  # words held in the fifo
+    skipped: int = 0  # rows lost to a full memory since the last BL_GetData
 
 
 class FakeEClib:
@@ -117,6 +122,8 @@ class FakeEClib:
         self._link_up = True
         self._failures: list[tuple[int, int | None, frozenset[str] | None]] = []  # code, calls left, names
         self._reject_next_load: int | None = None
+        self._other_reader = False  # another client drains channel 1's data before this one can
+        self.buffer_words = BUFFER_WORDS
         # Ground truth for tests.
         self.calls: Counter[str] = Counter()
         self.call_threads: Counter[str] = Counter()
@@ -149,6 +156,22 @@ class FakeEClib:
         self._advance()
         self.channels[channel].state = ProgramState.RUN
         self.channels[channel].program = None
+
+    def other_client_reads(self, reading: bool = True) -> None:
+        """Another client connected to the instrument (EC-Lab, a second PC) reads channel 1's data first:
+        loads and starts succeed, the channel runs, and BL_GetData hands this client no rows."""
+        self._advance()
+        self._other_reader = reading
+        if reading:
+            self._take_from_fifo(self.channels[0], len(self.channels[0].fifo))
+
+    def power_cycle(self, firmware_loaded: bool = False) -> None:
+        """The instrument restarts: every channel stops and forgets its technique and data (the firmware too,
+        unless another client loaded it again); connections are gone."""
+        self._advance()
+        self.channels = [_Channel(FirmwareCode.KERNEL if firmware_loaded else FirmwareCode.NONE)
+                         for _ in self.channels]
+        self.connection_id = None
 
     def drop_link(self) -> None:
         """The USB/Ethernet link goes down; the instrument keeps running its technique on its own."""
@@ -211,6 +234,14 @@ class FakeEClib:
                 dt = min(now - self._time, REST_CHUNK)
                 self._reading = self.cell.rest(dt)
                 self._time += dt
+        if self._other_reader:
+            self._take_from_fifo(channel, len(channel.fifo))
+
+    @staticmethod
+    def _take_from_fifo(channel: _Channel, rows: int) -> list[tuple[int, int, tuple[int, ...]]]:
+        taken = [channel.fifo.popleft() for _ in range(min(rows, len(channel.fifo)))]
+        channel.words -= sum(len(words) for _, _, words in taken)
+        return taken
 
     def _present(self) -> Reading:
         if self._reading is None:
@@ -220,7 +251,7 @@ class FakeEClib:
     def _fill_current_values(self, channel: _Channel, values: Any) -> None:
         reading = self._present()
         values.State = int(channel.state)
-        values.MemFilled = 4 * sum(len(words) for _, _, words in channel.fifo)
+        values.MemFilled = 4 * channel.words
         values.TimeBase = self.time_base
         values.Ewe = reading.E_we
         values.EweRangeMin, values.EweRangeMax = -10.0, 10.0
@@ -296,7 +327,7 @@ class FakeEClib:
         record.AmpCode = record.NbAmps = record.MUXboard = record.GPRAboard = 0
         record.Lcboard, record.Zboard = 0, 1
         record.MemSize = 2_000_000
-        record.MemFilled = 4 * sum(len(words) for _, _, words in state.fifo)
+        record.MemFilled = 4 * state.words
         record.State = int(state.state)
         record.MaxIRange, record.MinIRange, record.MaxBandwidth = 10, 0, 9 if self.premium else 7
         record.NbOfTechniques = 1 if state.technique else 0
@@ -420,6 +451,7 @@ class FakeEClib:
         state.technique = loaded
         state.program = None
         state.fifo.clear()
+        state.words = 0
         self.loads.append(loaded)
         return OK
 
@@ -456,6 +488,7 @@ class FakeEClib:
         if _value(channel) != 0:
             return FUNCTION_FAILED  # only channel 1 is wired to the simulated cell
         state.fifo.clear()
+        state.words = 0
         state.program = self._program(state)
         state.start_clock = self._time if self._time is not None else self.clock()
         state.state = ProgramState.RUN
@@ -473,7 +506,11 @@ class FakeEClib:
         assert loaded is not None
 
         def emit(process: int, words: tuple[int, ...]) -> None:
+            if channel.words + len(words) > self.buffer_words:
+                channel.skipped += 1  # the board's memory is full: the row is lost on the instrument
+                return
             channel.fifo.append((process, loaded.technique_id, words))
+            channel.words += len(words)
 
         return build_program(loaded.name, loaded.values, self._present(), emit, self.premium, self.time_base)
 
@@ -503,13 +540,13 @@ class FakeEClib:
             # Whole rows of one process only, at most 1000 words.
             while (state.fifo and state.fifo[0][0] == process and state.fifo[0][1] == technique_id
                    and len(words) + columns <= DATA_BUFFER_WORDS):
-                words.extend(state.fifo.popleft()[2])
+                words.extend(self._take_from_fifo(state, 1)[0][2])
                 rows += 1
         elif state.technique is not None:
             technique_id = state.technique.technique_id
         target = _target(buffer)
         target[:len(words)] = words
-        record.IRQskipped = 0
+        record.IRQskipped, state.skipped = state.skipped, 0
         record.NbRows = rows
         record.NbCols = columns
         record.TechniqueIndex = 0

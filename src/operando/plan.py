@@ -49,6 +49,8 @@ class SafetyLimits:
     I_max: float  # A, magnitude
     max_duration: float  # s, whole experiment
     safe_state: str = "open_circuit"  # what "safe" means for the cell: channel stopped at open circuit
+    link_outage_max: float = 3600.0  # s the run stays suspended (link lost, no data) before it fails
+    missing_points_max: int = 5  # recording intervals without a new point before the data watchdog trips
 
 
 @dataclass(frozen=True)

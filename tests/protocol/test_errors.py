@@ -172,3 +172,15 @@ def test_errors_inside_nested_loops_name_the_nested_path_and_line() -> None:
     message = problem_at(refused(text), "steps[1].steps[0].steps[2].current")
     line = line_of(text, '"10 V"')
     assert "'10 V'" in message and f"(TOML line {line})" in message
+
+
+def test_link_outage_and_watchdog_settings_default_and_are_checked() -> None:
+    safety = resolve(loads_protocol(GOOD)).safety
+    assert (safety.link_outage_max, safety.missing_points_max) == (3600.0, 5)
+    given = GOOD.replace('duration_max = "150 h"', 'duration_max = "150 h"\nlink_outage_max = "3 h"\n'
+                         'missing_points_max = 8')
+    safety = resolve(loads_protocol(given)).safety
+    assert (safety.link_outage_max, safety.missing_points_max) == (3 * 3600.0, 8)
+    for field, value in (("link_outage_max", '"0 s"'), ("link_outage_max", '"5 V"'), ("missing_points_max", "0")):
+        error = refused(GOOD.replace('duration_max = "150 h"', f'duration_max = "150 h"\n{field} = {value}'))
+        assert problem_at(error, f"safety.{field}")

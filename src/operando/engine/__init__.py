@@ -10,6 +10,7 @@ from operando.engine.events import (
     FrameAcquired,
     ImpedanceBatch,
     ImpedanceRecorded,
+    LinkRestored,
     Note,
     PointBatch,
     PointsRecorded,
@@ -29,7 +30,7 @@ __all__ = [
     "AbortRequested", "AcquisitionSkipped", "CannotResume", "DriftMeasured", "Event", "EventBus",
     "Experiment",
     "ExperimentResult", "ExperimentState", "Fault", "FrameAcquired", "ImpedanceBatch", "ImpedanceRecorded",
-    "Note", "PointBatch", "PointsRecorded", "RegionLost", "RegionSuspended", "ResumeState", "Resumed",
+    "LinkRestored", "Note", "PointBatch", "PointsRecorded", "RegionLost", "RegionSuspended", "ResumeState", "Resumed",
     "SafetyTripped", "StateChanged", "StepEnded", "StepStarted", "Subscription", "TriggerCoalesced",
     "read_resume_state",
 ]

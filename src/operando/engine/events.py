@@ -163,6 +163,20 @@ class Fault(Event):
 
 
 @dataclass(frozen=True)
+class LinkRestored(Event):
+    """The potentiostat's data flow again after a suspension: ``cause`` "link lost" (the link dropped, the
+    channel ran on by itself) or "no data" (the watchdog); the gap ran from ``start`` s to ``t`` (``duration``
+    s), ``points`` came back from the instrument's buffer, after ``attempts`` reads."""
+
+    cause: str
+    start: float
+    duration: float
+    points: int
+    attempts: int
+    kind: ClassVar[str] = "link_restored"
+
+
+@dataclass(frozen=True)
 class Note(Event):
     """A remark for the record: from the researcher, or from operando (e.g. a step skipped)."""
 

@@ -40,6 +40,7 @@ from operando.engine.events import (
 from operando.engine.file_sink import StorageSink
 from operando.engine.history import PointHistory
 from operando.engine.imaging import Imaging
+from operando.engine.link import LinkKeeper
 from operando.engine.recorder import Recorder, StepRecord
 from operando.engine.resume import ResumeState
 from operando.engine.sensors import SensorPoller, sensor_limits
@@ -141,6 +142,11 @@ class Experiment:
         self._resume_author = ""
         self.imaging: Imaging | None = None
         self.history = PointHistory(plan.cell.capacity) if self.microscope is not None else None
+        # Link outages and missing data suspend the run (operando.engine.link), they do not fail it.
+        self.link = LinkKeeper(potentiostat, self._read, plan.safety, publish=self._publish, now=self._now,
+                               on_suspend=self._suspend, instrument=instrument_name,
+                               poll_interval=self.poll_interval)
+        self._state_before_suspension = ExperimentState.RUNNING
         if resume is not None:
             self.recorder.counter.resume(resume.charge, resume.charged, resume.discharged)
             self.recorder.points = resume.points
@@ -158,6 +164,9 @@ class Experiment:
 
     def request_resume(self, author: str = "") -> None:
         """Continue a paused experiment: the interrupted step goes on with what it had left."""
+        if self.state is ExperimentState.SUSPENDED:
+            self.link.retry_now()  # suspended by a fault: try the instrument again now
+            return
         paused = (ExperimentState.PAUSED, ExperimentState.SUSPENDED)
         if self.state not in paused or self._resume_wanted.is_set():
             raise ValueError(f"cannot resume: the experiment is {self._state_words()}, not paused")
@@ -402,7 +411,7 @@ class Experiment:
         """Start a technique on the potentiostat and make it the one the pump records."""
         assert self.timeline is not None
         before = self.timeline.now()
-        await self.potentiostat.start(technique)
+        await self.link.call(lambda: self.potentiostat.start(technique))
         after = self.timeline.now()
         clock = self.timeline.device_clock(f"{self.instrument_name} step {step.index}", before, after)
         run_step = step if technique is step.technique else replace(step, technique=technique)
@@ -473,11 +482,11 @@ class Experiment:
                 continue
             if self._pause_wanted is not None and self._stop is None and record.technique_code != pause_code:
                 self._stop = StopReason(self._pause_wanted[0], "pause", 0)
-            readout = await self._read()
+            readout = await self.link.read(record)
             await self._ingest(record, readout, check=True)
             if self._stop is not None and readout.running and not record.stop_sent:
                 record.stop_sent = True
-                await self.potentiostat.stop()
+                await self.link.call(self.potentiostat.stop)
                 continue  # read at once: the instrument hands over its last points and reports it stopped
             if not readout.running:
                 self._step_done.set()
@@ -492,7 +501,9 @@ class Experiment:
     def _next_poll(self, record: StepRecord) -> float:
         """Poll interval, shortened to wake when a timed step should end so the next starts on time."""
         remaining = getattr(record.step.technique, "duration", math.inf) - (self._now() - record.clock.offset)
-        return remaining if 0 < remaining < self.poll_interval else self.poll_interval
+        poll = remaining if 0 < remaining < self.poll_interval else self.poll_interval
+        deadline = self.link.deadline(record)  # the data watchdog reads at its deadline
+        return min(poll, deadline - self._now()) if deadline is not None and deadline > self._now() else poll
 
     async def _ingest(self, record: StepRecord, readout: Readout, *, check: bool) -> None:
         """Record a readout's points; with ``check``, find the step's stop and trip on a safety violation."""
@@ -512,6 +523,18 @@ class Experiment:
         if readout.impedance:
             impedance = self.recorder.record_impedance(record, readout.impedance)
             await self._publish(ImpedanceRecorded(float(impedance.t[-1]), impedance))
+
+    async def _suspend(self, suspended: bool, reason: str) -> None:
+        """The link keeper suspends the run (no frames meanwhile) and lifts it, back to where it was."""
+        if suspended:
+            self._state_before_suspension = self.state
+            if self.imaging is not None:
+                self.imaging.set_active(False, f"the experiment is suspended ({reason})")
+            await self._set_state(ExperimentState.SUSPENDED, reason)
+            return
+        await self._set_state(self._state_before_suspension, reason)
+        if self.imaging is not None and self.state is ExperimentState.RUNNING:
+            self.imaging.set_active(True)
 
     # watchdog and abort
 

@@ -115,6 +115,7 @@ class Imaging:
         self.fault_limit = fault_limit
         self.retry_after = retry_after
         self.active = True
+        self.inactive_reason = "the experiment is paused"  # what a skipped trigger says while not active
         self._publish = publish
         self._now = now
         self._setter = RegionSetter(microscope)
@@ -226,7 +227,7 @@ class Imaging:
         if state.lost:
             skip = f"region no longer imaged: {state.lost}"
         elif not self.active:
-            skip = "the experiment is paused"
+            skip = self.inactive_reason
         elif now < state.retry_at:
             skip = f"region resting after microscope faults until t = {state.retry_at:.0f} s"
         elif state.in_flight:
@@ -266,7 +267,7 @@ class Imaging:
         firing, region = request.firing, state.region
         if not self.active:
             await self._publish(AcquisitionSkipped(self._now(), firing.region, firing.label,
-                                                   "the experiment is paused"))
+                                                   self.inactive_reason))
             return
         problem = self._budget_problem(state)
         if problem:
@@ -415,9 +416,11 @@ class Imaging:
         oldest = min((p.taken.t_mid for p in self._unfinished), default=taken.t_mid)
         self.history.forget_before(oldest)
 
-    def set_active(self, active: bool) -> None:
-        """Paused or suspended experiments take no frames; a frame being scanned finishes."""
+    def set_active(self, active: bool, reason: str = "the experiment is paused") -> None:
+        """Paused or suspended experiments take no frames; a frame being scanned finishes. ``reason`` is
+        what triggers skipped meanwhile say."""
         self.active = active
+        self.inactive_reason = reason
 
 
 def _displacement(drift: Any, region: RegionOfInterest) -> np.ndarray | None:

@@ -22,6 +22,10 @@ class Safety(Model):
     current_max: CurrentValue  # magnitude; a C-rate is allowed ("2C")
     duration_max: Duration  # type: ignore[valid-type]
     safe_state: Literal["open_circuit"] = "open_circuit"
+    # How long the run waits, suspended, for a lost potentiostat link or missing data before it fails.
+    link_outage_max: Duration = 3600.0  # type: ignore[valid-type]
+    # No new point for this many recording intervals of a running step is a fault (the run suspends).
+    missing_points_max: int = Field(default=5, ge=1)
     sensors: dict[str, SensorLimitSpec] = Field(default_factory=dict)  # limits on the rig's cell sensors
 
 

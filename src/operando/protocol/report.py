@@ -176,6 +176,8 @@ def render_plan(plan: Plan) -> str:
         f"measured, vs {cell.counter_electrode}",
         f"safety: {safety.E_min:.4g} V <= E <= {safety.E_max:.4g} V, |I| <= {format_si(safety.I_max, 'A')}, "
         f"at most {format_duration(safety.max_duration)}, then {safety.safe_state.replace('_', ' ')}",
+        f"        potentiostat link lost, or no point for {safety.missing_points_max} recording intervals: run "
+        f"suspended, failed after {format_duration(safety.link_outage_max)} suspended",
         "steps:",
     ]
     position = 0

@@ -139,6 +139,8 @@ class _Resolver:
             I_max=abs(current) if current else math.inf,
             max_duration=safety.duration_max,
             safe_state=safety.safe_state,
+            link_outage_max=safety.link_outage_max,
+            missing_points_max=safety.missing_points_max,
         )
 
     # -- conversions with errors collected under the field's path --------------------------------------------

@@ -71,3 +71,11 @@ class Potentiostat(Protocol):
     async def safe_state(self) -> None: ...
 
     async def disconnect(self) -> None: ...
+
+
+@runtime_checkable
+class ChannelChecked(Protocol):
+    """A potentiostat that can tell, once its link is back after an outage, whether its channel still runs
+    what :meth:`Potentiostat.start` loaded; ``check_channel`` raises InstrumentError if not."""
+
+    async def check_channel(self) -> None: ...

@@ -49,7 +49,8 @@ def _write_cell(entry: h5py.Group, plan: Plan) -> None:
     safety = entry.create_group("safety")
     for field in dataclasses.fields(plan.safety):
         safety.attrs[field.name] = getattr(plan.safety, field.name)
-    safety.attrs["units"] = _json({"E_min": "V", "E_max": "V", "I_max": "A", "max_duration": "s"})
+    safety.attrs["units"] = _json({"E_min": "V", "E_max": "V", "I_max": "A", "max_duration": "s",
+                                   "link_outage_max": "s", "missing_points_max": "recording intervals"})
 
 
 def _write_instruments(entry: h5py.Group, instruments: Mapping[str, InstrumentInfo]) -> None:

@@ -288,3 +288,38 @@ def test_constructor_arguments_are_checked(arguments: dict, named: str) -> None:
 def test_the_real_seam_explains_it_needs_windows() -> None:
     with pytest.raises(BiologicError, match="Windows DLL"):
         EClibLibrary()
+
+
+def test_a_full_board_memory_loses_the_newest_rows_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario():
+        rig = make_rig()
+        await rig.driver.connect()
+        rig.fake.buffer_words = 3 * 3  # three OCV rows of a VMP-300 (t_high, t_low, Ewe)
+        await rig.driver.start(REST)
+        rig.fake.drop_link()
+        await asyncio.sleep(630.0)  # 11 rows recorded meanwhile (0, 60 ... 600 s)
+        rig.fake.restore_link()
+        return await rig.driver.read()
+
+    with caplog.at_level(logging.WARNING):
+        readout = run_simulated(scenario())
+    assert [round(p.t_device) for p in readout.points] == [0, 60, 120]
+    assert "skipped 8 interrupts" in caplog.text
+
+
+def test_another_client_reading_the_channel_leaves_this_one_no_rows() -> None:
+    async def scenario():
+        rig = make_rig()
+        await rig.driver.connect()
+        await rig.driver.start(REST)
+        await asyncio.sleep(150.0)
+        rig.fake.other_client_reads()
+        await asyncio.sleep(300.0)
+        taken = await rig.driver.read()
+        rig.fake.other_client_reads(False)
+        await asyncio.sleep(120.0)
+        return taken, await rig.driver.read()
+
+    taken, after = run_simulated(scenario())
+    assert taken.points == () and taken.running  # the channel runs; its rows went elsewhere
+    assert [round(p.t_device) for p in after.points] == [480, 540]
