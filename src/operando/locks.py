@@ -245,7 +245,11 @@ def lock_folder() -> Path:
     else:
         user = os.environ.get("USER") or str(os.getuid())
         folder = Path(tempfile.gettempdir()) / f"operando-{user}"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LockError(f"cannot make the instrument lock folder {folder}: {exc.strerror or exc} (set "
+                        "OPERANDO_LOCK_DIR to a writable folder); nothing was started") from None
     return folder
 
 
