@@ -126,8 +126,13 @@ def test_a_second_engine_on_the_same_instruments_is_refused(tmp_path: Path, lock
         other = loads_rig(BIOLOGIC_RIG.format(channel=2))
         with locks.holding(locks.lock_instruments(other)) as held:
             assert len(held) == 1
-        # A second resume on those instruments is refused too, before the file is read.
-        assert main(["resume", str(tmp_path / "nothing.h5"), "--rig", str(rig)]) == 2
+        # A resume on those instruments is refused too, before its file is even read.
+        interrupted = tmp_path / "interrupted.h5"
+        interrupted.write_bytes(b"not read")
+        assert main(["resume", str(interrupted), "--rig", str(rig)]) == 2
+        refusal = capsys.readouterr().err.strip()
+        assert refusal.startswith("operando resume: the potentiostat of rig 'cell-a'") and \
+            f"pid {holder.pid}" in refusal and len(refusal.splitlines()) == 1
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)
         with locks.holding(locks.lock_instruments(loads_rig(rig.read_text()))) as held:

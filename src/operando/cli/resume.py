@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise CannotResume(f"{path}: no such file")
         claim_record(args, path)  # a live engine still writing it: exit 2, the file untouched
-        plan, rig_config = _plan(path)
-        state = read_resume_state(path, plan)
         if args.rig is not None:  # its instruments in use by another engine: exit 2, nothing started
             claim_instruments(args, load_rig(args.rig))
+        plan, rig_config = _plan(path)
+        state = read_resume_state(path, plan)
     except (ProtocolError, CannotResume, ValueError, OSError) as exc:
         console.print(f"operando resume: {exc}", markup=False)
         return EXIT_INVALID
