@@ -22,12 +22,15 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
+from operando.locks import LockError, claim_new_record, holding, lock_instruments
+from operando.rigfile import load_rig
 from operando.service import start_engine as start_engine_process
 from operando.telemetry.client import CommandFailed, EngineClient, TelemetryMessage
 
 from .protocol_editor import SIMULATOR, StartRequest
 
 CONNECT_WITHIN = 10.0  # s of wall time before the broker is reported unreachable
+MISSED_HEARTBEATS = 3  # heartbeats missed in a row before the engine is shown as gone
 COMMAND_WITHIN = 15.0  # s for the engine's reply to a command
 
 
@@ -64,10 +67,16 @@ def start_engine(request: StartRequest, rig: str = "gui") -> StartedEngine:
     if request.rig != SIMULATOR and (request.rig_file is None or not request.rig_file.is_file()):
         raise ValueError(f"rig file {request.rig_file} does not exist")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = (request.out or Path("runs") / f"{request.protocol.stem}-{stamp}.h5").resolve()
-    if out.exists():
-        raise ValueError(f"the file {out} already exists; a record is never overwritten")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = request.out or Path("runs") / f"{request.protocol.stem}-{stamp}.h5"
+    try:  # refused here, with the other engine named, rather than by the engine after it started
+        if request.rig_file is not None and request.rig != SIMULATOR:
+            with holding(lock_instruments(load_rig(request.rig_file))):
+                pass
+        out, record = claim_new_record(out, numbered=request.out is None)
+        record.release()  # the engine takes it again at once; a race is refused there, and shown
+    except LockError as exc:
+        raise ValueError(str(exc).removeprefix("--out ")) from None
+    out = out.resolve()
     port = free_port()
     process = start_engine_process(engine_arguments(request, port, rig, out),
                                    log_path=out.with_suffix(".log"))

@@ -4,6 +4,7 @@ GUI thread."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .replay import load_run
 from .workers import submit
 
 REDRAW_MS = 250
+WATCH_MS = 1000  # how often the engines this window started and the followed engine's heartbeat are checked
 FINAL_STATES = ("completed", "aborted", "failed")
 LAYOUT_VERSION = 1
 HISTORY_TRIES = 10  # reads of an engine's file until it overlaps the live stream
@@ -54,6 +56,10 @@ class MainWindow(QMainWindow):
         self._live_start: float | None = None  # time of the first point the followed engine sent us
         self.history_complete = False  # the merged file reaches the first live point: no gap between them
         self.started: Any = None  # the engine process this window started, if any
+        self.children: list[Any] = []  # engine processes this window started and has not yet reaped
+        self._heard: float | None = None  # monotonic time of the followed engine's last message
+        self._beat_interval: float | None = None  # s between its heartbeats, once it sent one
+        self._silent = False  # shown offline because its heartbeats stopped
         self.messages: list[str] = []  # every message shown, newest last (also for tests)
         self.message_box: QMessageBox | None = None
         self.protocol = ProtocolEditor()
@@ -94,6 +100,10 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
+        self.watchdog = QTimer(self)
+        self.watchdog.setInterval(WATCH_MS)
+        self.watchdog.timeout.connect(self.watch_engines)
+        self.watchdog.start()
         self.set_state("idle")
 
     # -- layout ----------------------------------------------------------------------------------------------
@@ -155,6 +165,7 @@ class MainWindow(QMainWindow):
                 link.close()  # detach only: the engine runs on without the GUI
         self.engine = self.pending = None
         self.timer.stop()
+        self.watchdog.stop()
         super().closeEvent(event)
 
     # -- messages ------------------------------------------------------------------------------------------
@@ -263,6 +274,7 @@ class MainWindow(QMainWindow):
             self.engine = link
             self.run = self._pending_record
             self._live_start = None
+            self._heard, self._beat_interval, self._silent = time.monotonic(), None, False
             self.history_complete = False
             self.where.setText(f"engine {link.rig} on {link.broker}")
             self.set_state("connecting", link.broker)
@@ -277,6 +289,15 @@ class MainWindow(QMainWindow):
             return
         run, payload = self.run, message.payload
         kind = message.kind
+        self._heard = time.monotonic()
+        if self._silent and kind != "status":  # it speaks again (the network came back): show its state
+            self._silent = False
+            self.set_state(run.status)
+        if kind == "heartbeat" and isinstance(payload, dict):
+            interval = payload.get("interval")
+            if isinstance(interval, int | float) and interval > 0:
+                self._beat_interval = float(interval)
+            return
         if kind == "state" and isinstance(payload, dict):
             run.name = payload.get("experiment") or run.name
             if payload.get("file") and run.path is None:
@@ -322,7 +343,7 @@ class MainWindow(QMainWindow):
         """Once the engine's file is known and readable here, read what it wrote before we attached (on the
         pool, SWMR) and merge it in; the live stream keeps appending meanwhile."""
         link, run = self.engine, self.run
-        if run.path is None:
+        if link is None or run.path is None:  # detached meanwhile (a retry after the window closed)
             return
         if tries == 1 and self._history_asked is not None and self._history_asked[0] is link:
             return
@@ -371,14 +392,57 @@ class MainWindow(QMainWindow):
             self.show_message(f"Nothing was started: {exc}")
             return
         self.started = started
+        self.children.append(started)
+        self.protocol.set_engine_running(f"pid {started.process.pid} writing {started.file}")
         plan = self.protocol.result.plan if self.protocol.result is not None else None
         self.attach(started.broker, started.rig, started.file, regions_of(plan))
+
+    def watch_engines(self) -> None:
+        """Reap the engines this window started that ended (no zombie is left), and show the followed engine
+        as offline once its heartbeats stop (it died with its embedded broker, or the network is gone)."""
+        from .live import MISSED_HEARTBEATS
+
+        for child in list(self.children):
+            code = child.process.process.poll()  # waits for an ended child: the OS forgets it
+            if code is None:
+                continue
+            self.children.remove(child)
+            if child is self.started:
+                self.protocol.set_engine_running("")
+            self._engine_ended(child, code)
+        if (self.engine is not None and self._beat_interval is not None and self._heard is not None
+                and not self._silent and self.run.status not in FINAL_STATES):
+            silent_for = time.monotonic() - self._heard
+            if silent_for > MISSED_HEARTBEATS * self._beat_interval:
+                self._silent = True
+                self.set_state("offline", f"no heartbeat from the engine for {silent_for:.0f} s")
+
+    def _engine_ended(self, child: Any, code: int) -> None:
+        """An engine this window started ended with exit status ``code`` (negative: killed by that signal)."""
+        if self.engine is None or self.engine.broker != child.broker or self.run.status in FINAL_STATES:
+            if code not in (0, 3) and self.run.status not in FINAL_STATES:
+                self.show_message(f"The engine for {child.file} stopped (exit status {code}): "
+                                  f"{last_line(child.process.log_path)}")
+            return
+        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        self._silent = True
+        self.set_state("offline", f"the engine (pid {child.process.pid}) ended: {how}")
 
     def send_command(self, name: str, arguments: dict) -> None:
         if self.engine is None:
             self.show_message(f"cannot {name}: no engine attached (this is a replay or nothing runs)")
             return
         self.engine.send(name, arguments)
+
+
+def last_line(path: Path | None) -> str:
+    """The last line an engine wrote to its log (why it stopped), or a pointer to the log."""
+    try:
+        lines = [line for line in Path(path).read_text(errors="replace").splitlines() if line.strip()] \
+            if path is not None else []
+    except OSError:
+        lines = []
+    return lines[-1].strip() if lines else f"see its log {path}"
 
 
 def regions_of(plan: Any) -> dict[str, RegionRecord]:

@@ -86,6 +86,7 @@ class ProtocolEditor(QWidget):
         super().__init__(parent)
         self.path: Path | None = None
         self.result: CheckResult | None = None
+        self.engine_running = ""  # what this window's engine is ("pid 1234 writing x.h5") while it runs
         self.editor = QPlainTextEdit()
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -233,12 +234,27 @@ class ProtocolEditor(QWidget):
             self.verdict.setStyleSheet("color: #c62828")
             self.problems.addItems([describe_problem(*problem) for problem in result.problems])
             self.estimate.setPlainText("")
-        self.start_button.setEnabled(result.valid)
+        self._enable_start()
+
+    def set_engine_running(self, what: str) -> None:
+        """Start stays disabled while the engine this window started runs (``what`` names it; "" once it
+        ended): one window never drives two engines on one cell."""
+        self.engine_running = what
+        self._enable_start()
+
+    def _enable_start(self) -> None:
+        valid = self.result is not None and self.result.valid
+        self.start_button.setEnabled(valid and not self.engine_running)
+        self.start_button.setToolTip(f"the engine started here is still running ({self.engine_running})"
+                                     if self.engine_running else "")
 
     # -- start ---------------------------------------------------------------------------------------------
     def start_problems(self) -> list[str]:
         """Why a start would be refused now (empty when it may go)."""
         problems = []
+        if self.engine_running:
+            problems.append(f"the engine started here is still running ({self.engine_running}): wait for it "
+                            "to end, or abort it")
         if self.result is None or not self.result.valid:
             problems.append("the protocol is not valid: fix the problems listed under the editor first")
         if self.rig.currentText() == RIG_FILE:

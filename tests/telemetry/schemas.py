@@ -32,5 +32,6 @@ def validate(title: str, payload: Any) -> None:
 def schema_for_topic(topic: str) -> str | None:
     """Which schema a topic's messages follow (None: thumbnails are PNG, commands are checked apart)."""
     kind = topic.split("/")[2]
-    return {"state": "state", "status": "status", "electrochem": "electrochem", "impedance": "impedance",
-            "frames": "frames", "drift": "drift", "events": "events", "replies": "reply"}.get(kind)
+    return {"state": "state", "status": "status", "heartbeat": "heartbeat", "electrochem": "electrochem",
+            "impedance": "impedance", "frames": "frames", "drift": "drift", "events": "events",
+            "replies": "reply"}.get(kind)

@@ -69,6 +69,9 @@ def test_a_run_publishes_what_the_doc_says_and_obeys_commands(mosquitto: Mosquit
             assert message.topic.startswith(("operando/e2e/commands/", "operando/e2e/thumbnails/"))
     final = listener.last_state()
     assert final["state"] == "completed" and final["dropped"] == 0
+    heartbeats = [m.json() for m in listener.on("/heartbeat")]  # the engine's pulse, for clients' deadlines
+    assert heartbeats and {h["interval"] for h in heartbeats} == {2.0} and not any(
+        m.retain for m in listener.on("/heartbeat"))
     assert listener.on("/status")[-1].json()["reason"] == "engine stopped"
 
     record = read_experiment(out)

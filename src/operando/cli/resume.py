@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from operando import clock
+from operando.cli._locking import claim_instruments, claim_record, holding_locks
 from operando.cli._signals import abort_on_signals
 from operando.cli.simulate import EXIT_CODES, EXIT_INVALID, _follow, _progress, _speed, _summary
 from operando.engine import CannotResume, Experiment, ExperimentResult, ExperimentState, read_resume_state
@@ -26,6 +27,7 @@ from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import OperandoError, ProtocolError
 from operando.plan import Plan
 from operando.protocol import loads_protocol, resolve
+from operando.rigfile import load_rig
 from operando.roles.microscope import MicroscopeSettingError
 from operando.storage import read_experiment
 
@@ -41,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="rig file for real instruments (default: the file's own simulated rig)")
     parser.add_argument("--speed", default="max",
                         help="simulated runs: simulated seconds per wall second (default: max)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=holding_locks("resume", run))
 
 
 def _plan(path: Path) -> tuple[Plan, dict[str, Any]]:
@@ -60,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         speed = _speed(args.speed)
         if not path.exists():
             raise CannotResume(f"{path}: no such file")
+        claim_record(args, path)  # a live engine still writing it: exit 2, the file untouched
+        if args.rig is not None:  # its instruments in use by another engine: exit 2, nothing started
+            claim_instruments(args, load_rig(args.rig))
         plan, rig_config = _plan(path)
         state = read_resume_state(path, plan)
     except (ProtocolError, CannotResume, ValueError, OSError) as exc:

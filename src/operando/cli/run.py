@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from operando import clock
+from operando.cli._locking import claim_instruments, claim_out, holding_locks
 from operando.cli._signals import abort_on_signals
 from operando.cli.simulate import EXIT_CODES, EXIT_INVALID, _speed, default_out
 from operando.engine import Event, Experiment, ExperimentResult, ExperimentState
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="only for rigs of simulated instruments: simulated seconds per wall second "
                              "(default: real time)")
     add_service_arguments(parser, default_broker="embedded")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=holding_locks("run", run))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,11 +62,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # rig file, telemetry options, --speed
         console.print(f"operando run: {exc}", markup=False)
         return EXIT_INVALID
-    out = args.out or default_out(plan)
-    if out.exists():
-        console.print(f"operando run: --out {out} already exists; a record is never overwritten.",
-                      markup=False)
-        return EXIT_INVALID
+    claim_instruments(args, spec)  # another engine on these instruments: exit 2, nothing started
+    out = claim_out(args, default_out(plan))
     try:
         result = clock.run(_run(plan, spec, out, telemetry, console), speed=speed)
     except RigError as exc:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
 from operando import clock
+from operando.cli._locking import claim_out, holding_locks
 from operando.cli._signals import abort_on_signals
 from operando.engine import (
     Experiment,
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: max, as fast as possible)")
     parser.add_argument("--seed", default="0", help="seed of the simulated cell's noise (default 0)")
     add_service_arguments(parser, default_broker="none")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=holding_locks("simulate", run))
 
 
 def _speed(text: str) -> float:
@@ -74,7 +75,7 @@ def _seed(text: str) -> int:
 
 
 def default_out(plan: Plan, now: datetime | None = None) -> Path:
-    """runs/<protocol name>-<UTC time>.h5 in the working folder."""
+    """runs/<protocol name>-<UTC time>.h5 in the working folder (claim_out numbers it when it is taken)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in plan.name) or "experiment"
     return Path("runs") / f"{safe_name}-{stamp}.h5"
@@ -94,11 +95,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         console.print(f"operando simulate: {exc}", markup=False)
         return EXIT_INVALID
-    out = args.out or default_out(plan)
-    if out.exists():
-        console.print(f"operando simulate: --out {out} already exists; a record is never overwritten.",
-                      markup=False)
-        return EXIT_INVALID
+    out = claim_out(args, default_out(plan))  # locked, new, in a writable folder; else exit 2
     try:
         result = clock.run_simulated(_simulate(plan, out, seed, console, telemetry), speed=speed)
     except RigNotFound as exc:

@@ -56,6 +56,11 @@ class TelemetryService:
                       "file": os.path.abspath(self.experiment.out_path),
                       "utc": datetime.now(UTC).isoformat()})
 
+    def _heartbeat(self, interval: float) -> bytes:
+        """Built on the link's thread: only fixed facts and the wall time, nothing of the experiment's."""
+        return dumps({"rig": self.topics.rig, "pid": os.getpid(), "interval": interval,
+                      "utc": datetime.now(UTC).isoformat()})
+
     async def __aenter__(self) -> TelemetryService:
         self._loop = asyncio.get_running_loop()
         if self.embedded is not None:
@@ -68,7 +73,7 @@ class TelemetryService:
             offline=self._status("offline", "engine stopped"),
             will=self._status("offline", "connection lost"),
             on_command=self._on_command if self.handler is not None else None,
-            keepalive=self.settings.keepalive)
+            keepalive=self.settings.keepalive, heartbeat=self._heartbeat)
         self.link.start()
         self.sink.publish_state()
         self._sink_task = self._loop.create_task(self.sink.run(), name="telemetry sink")

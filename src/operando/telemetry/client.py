@@ -28,7 +28,8 @@ from operando.telemetry.settings import BrokerAddress, parse_broker
 from operando.telemetry.topics import COMMANDS, PREFIX, Topics, check_name
 
 log = logging.getLogger(__name__)
-KINDS = ("state", "status", "electrochem", "impedance", "frames", "thumbnails", "drift", "events", "replies")
+KINDS = ("state", "status", "heartbeat", "electrochem", "impedance", "frames", "thumbnails", "drift", "events",
+         "replies")
 PER_REGION = ("frames", "thumbnails", "drift")
 
 

@@ -3,7 +3,9 @@ waits on the experiment's (possibly simulated) clock and the experiment never wa
 
 It connects with a last will (``status`` = offline, retained), sends the outbox, hands commands to
 ``on_command`` (which must be thread-safe) and reconnects with exponential backoff when the broker goes
-away, sending every retained topic again once it is back.
+away, sending every retained topic again once it is back. While connected it publishes a ``heartbeat`` every
+``heartbeat_interval`` s of wall time: a client that hears none for a few intervals knows the engine is gone
+even when no last will can reach it (an embedded broker dies with its engine).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 FIRST_BACKOFF, MAX_BACKOFF = 0.2, 5.0  # s of wall time between reconnection attempts
 PUBLISH_TIMEOUT = 10.0  # s; a broker slower than this counts as gone
+HEARTBEAT_INTERVAL = 2.0  # s of wall time between heartbeats; clients give up after a few missed ones
 
 
 class MqttLink:
@@ -32,13 +35,15 @@ class MqttLink:
 
     def __init__(self, broker: BrokerAddress, topics: Topics, outbox: Outbox, *, online: bytes,
                  offline: bytes, will: bytes, on_command: Callable[[str, bytes, bool], None] | None = None,
-                 keepalive: int = 10) -> None:
+                 keepalive: int = 10, heartbeat: Callable[[float], bytes] | None = None,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL) -> None:
         self.broker = broker
         self.topics = topics
         self.outbox = outbox
         self.on_command = on_command
         self.keepalive = keepalive
         self._online, self._offline, self._will = online, offline, will
+        self._heartbeat, self.heartbeat_interval = heartbeat, heartbeat_interval  # heartbeat(interval) -> body
         self.connected = threading.Event()
         self.connections = 0  # how many times a connection was made (1 + reconnections)
         self.last_error = ""
@@ -170,12 +175,13 @@ class MqttLink:
         """Send and receive until stopped; raises MqttError as soon as either side sees the link drop."""
         send = asyncio.create_task(self._send(client))
         receive = asyncio.create_task(self._receive(client))
+        beat = asyncio.create_task(self._beat(client))
         try:
-            await asyncio.wait({send, receive}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({send, receive, beat}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (send, receive):
+            for task in (send, receive, beat):
                 task.cancel()
-            results = await asyncio.gather(send, receive, return_exceptions=True)
+            results = await asyncio.gather(send, receive, beat, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 raise result
@@ -203,6 +209,16 @@ class MqttLink:
                 except BaseException:  # the broker went away (or the link is closing): keep what matters
                     self.outbox.put_back(batch[index:])
                     raise
+
+    async def _beat(self, client: aiomqtt.Client) -> None:
+        """A heartbeat now and every interval (wall time) until the session ends; never ends by itself."""
+        if self._heartbeat is None:
+            await asyncio.Event().wait()
+        while True:
+            if not self._stopping.is_set():
+                await client.publish(self.topics.heartbeat, self._heartbeat(self.heartbeat_interval), qos=0,
+                                     retain=False, timeout=PUBLISH_TIMEOUT)
+            await asyncio.sleep(self.heartbeat_interval)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         """Hand commands over; also how a dropped connection is noticed while nothing is being sent."""

@@ -40,6 +40,10 @@ class Topics:
         return f"{self.root}/status"
 
     @property
+    def heartbeat(self) -> str:
+        return f"{self.root}/heartbeat"
+
+    @property
     def electrochem(self) -> str:
         return f"{self.root}/electrochem"
 
