@@ -18,7 +18,7 @@ from operando.engine.continuation import Continuation
 from operando.engine.imaging import RegionStart
 from operando.errors import OperandoError
 from operando.plan import Plan
-from operando.storage import PAUSE_LABEL, ExperimentRecord, read_experiment
+from operando.storage import PAUSE_LABEL, ExperimentRecord, read_experiment, read_rig_state
 
 RESUMABLE = ("running", "interrupted")
 RECENT_POINTS = 500  # points kept for the electrochemical state of the first frames after the resume
@@ -46,6 +46,8 @@ class ResumeState:
     status: str
     regions: dict[str, RegionStart] = field(default_factory=dict)
     recent_points: dict[str, np.ndarray] = field(default_factory=dict)
+    rig_state: Any = None  # the rig's saved state after the last recorded point (simulated rigs), opaque here
+    rig_state_t: float = float("nan")  # s on the timeline when it was taken
 
     @property
     def reason(self) -> str:
@@ -121,6 +123,10 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         else:
             regions[name] = RegionStart()
     runs = record.impedance["run"]
+    try:
+        saved = read_rig_state(path, points=len(ec["t"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise CannotResume(f"{path}: the saved rig state cannot be read ({exc})") from exc
     return ResumeState(
         start_utc=datetime.fromisoformat(record.attrs["start_time"]), last_record=max(times),
         step_index=step_index, continuation=continuation,
@@ -130,4 +136,6 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         soc=float(ec["soc"][-1]) if len(ec["soc"]) else float("nan"), status=status, regions=regions,
         recent_points={name: ec[name][-RECENT_POINTS:]
                        for name in ("t", "E_we", "I", "Q", "soc", "cycle", "step")},
+        rig_state=saved[2] if saved is not None else None,
+        rig_state_t=saved[0] if saved is not None else float("nan"),
     )
