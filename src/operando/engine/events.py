@@ -92,9 +92,11 @@ class Event:
 
 @dataclass(frozen=True)
 class RigSnapshot:
-    """A rig's own state (JSON values from a simulated rig's ``snapshot()``) once ``points`` points of the run
-    were recorded: saved with them so ``operando resume`` can put the rig back exactly."""
+    """A rig's own state (JSON values from a simulated rig's ``snapshot()``) at ``t`` s on the timeline (the
+    read that brought the points), once ``points`` points of the run were recorded: saved with them so
+    ``operando resume`` can put the rig back exactly."""
 
+    t: float
     points: int
     state: Any
 

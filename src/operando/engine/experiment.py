@@ -585,7 +585,7 @@ class Experiment:
         if self.rig_state is None:
             return None
         try:
-            return RigSnapshot(self.recorder.points, self.rig_state())
+            return RigSnapshot(self._now(), self.recorder.points, self.rig_state())
         except Exception as exc:  # noqa: BLE001 - ground truth for a resume, not a measurement
             log.warning("the rig's state could not be saved (a resume will rebuild it less exactly): %s", exc)
             return None

@@ -63,7 +63,7 @@ class StorageSink:
                 snapshot = event.rig_state
                 self.writer.submit_together([
                     ("points", event.points.columns()),
-                    ("rig_state", {"t": event.t, "points": snapshot.points, "state": snapshot.state})])
+                    ("rig_state", {"t": snapshot.t, "points": snapshot.points, "state": snapshot.state})])
             self.points_written += len(event.points)
         elif isinstance(event, SensorRead):
             self.writer.submit("table", event.table_rows())

@@ -2,12 +2,14 @@
 
 The protocol position comes from the step events (the step that was running continues with what it had
 left), the charge counter and state of charge from the last point, frame numbers and dose totals from each
-region's frame table. Only a file whose run did not end (status ``running`` or ``interrupted``) is resumed.
+region's frame table, each region's triggers from the whole record (:mod:`operando.engine.trigger_replay`:
+a firing whose frame was not written fires again) and a simulated rig's state from /entry/rig_state. Only a
+file whose run did not end (status ``running`` or ``interrupted``) is resumed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import numpy as np
 
 from operando.engine.continuation import Continuation
 from operando.engine.imaging import RegionStart
+from operando.engine.trigger_replay import replay_triggers
 from operando.errors import OperandoError
 from operando.plan import Plan
 from operando.storage import PAUSE_LABEL, ExperimentRecord, read_experiment, read_rig_state
@@ -122,13 +125,19 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
                                         float(table["t_requested"][-1]))
         else:
             regions[name] = RegionStart()
-    runs = record.impedance["run"]
     try:
         saved = read_rig_state(path, points=len(ec["t"]))
     except (OSError, KeyError, ValueError) as exc:
         raise CannotResume(f"{path}: the saved rig state cannot be read ({exc})") from exc
+    if saved is not None:
+        times.append(saved[0])  # the rig (a simulated cell) was put in that state at the read after the points
+    last_record = max(times)
+    for name, replayed in replay_triggers(plan, record, last_record).items():
+        regions[name] = replace(regions.get(name, RegionStart()), triggers=replayed.triggers, due=replayed.due,
+                                lost=replayed.lost)
+    runs = record.impedance["run"]
     return ResumeState(
-        start_utc=datetime.fromisoformat(record.attrs["start_time"]), last_record=max(times),
+        start_utc=datetime.fromisoformat(record.attrs["start_time"]), last_record=last_record,
         step_index=step_index, continuation=continuation,
         charge=float(ec["Q"][-1]) if len(ec["Q"]) else 0.0,
         charged=float(steps_of_q[steps_of_q > 0].sum()), discharged=float(-steps_of_q[steps_of_q < 0].sum()),
