@@ -46,7 +46,7 @@ class SimulatedRig:
         """The whole simulated state (cell, EClib channel, microscope specimen) as JSON values; the engine
         saves it with each batch of points so ``operando resume`` continues exactly (see :meth:`restore`)."""
         state: dict[str, Any] = {"cell": self.cell.snapshot(), "eclib": self.eclib.snapshot()}
-        if self.sem is not None and hasattr(self.sem, "snapshot"):
+        if self.sem is not None:
             state["sem"] = self.sem.snapshot()
         return state
 

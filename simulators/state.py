@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import random
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,19 +20,23 @@ class StateError(ValueError):
     """A saved simulator state that cannot be restored; says which field is wrong."""
 
 
-def encode_array(values: np.ndarray | list[float], dtype: str = "<f8") -> dict[str, Any]:
-    """An array as {"dtype", "shape", "data": base64}; exact for every float, NaN and infinity included."""
+def encode_array(values: np.ndarray | list[float], dtype: str = "<f8", *, compress: bool = False,
+                 ) -> dict[str, Any]:
+    """An array as {"dtype", "shape", "data": base64}; exact for every float, NaN and infinity included.
+    ``compress``: zlib first (large maps that are mostly alike, e.g. a dose map)."""
     array = np.ascontiguousarray(values, dtype=dtype)
-    return {"dtype": dtype, "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
+    raw = zlib.compress(array.tobytes(), 6) if compress else array.tobytes()
+    return {"dtype": dtype, "shape": list(array.shape), "zlib": compress, "data": base64.b64encode(raw).decode()}
 
 
 def decode_array(value: Any, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """The array :func:`encode_array` wrote; ``shape`` (if given) is checked."""
     try:
         dtype = np.dtype(value["dtype"])
-        array = np.frombuffer(base64.b64decode(value["data"], validate=True), dtype=dtype)
+        raw = base64.b64decode(value["data"], validate=True)
+        array = np.frombuffer(zlib.decompress(raw) if value.get("zlib") else raw, dtype=dtype)
         array = array.reshape(tuple(int(n) for n in value["shape"])).copy()
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, zlib.error) as exc:
         raise StateError(f"{name}: not a saved array ({exc})") from None
     if shape is not None and array.shape != shape:
         raise StateError(f"{name}: shape {array.shape}, expected {shape}")
