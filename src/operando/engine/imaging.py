@@ -147,6 +147,9 @@ class Imaging:
             self.regions[region.name] = _Region(region, triggers, begun.frames, begun.cumulative_dose,
                                                 begun.last_request, lost=begun.lost)
             self._owed.extend(begun.due)
+        self._owed.sort(key=lambda f: f.t)
+        for firing in self._owed:  # queued now: a run whose last step had ended drains them before it stops
+            self._inbox.put_nowait(firing)
 
     # offered by the engine (never waits)
 
@@ -178,11 +181,10 @@ class Imaging:
     async def run(self) -> None:
         """Scheduler, worker and finisher; runs until cancelled (then call :meth:`finish`)."""
         await self._start_trackers()
-        for firing in sorted(self._owed, key=lambda f: f.t):  # due when the interrupted run stopped
+        for firing in self._owed:  # due when the interrupted run stopped
             await self._publish(Note(self._now(), f"trigger {firing.label!r} of {firing.region} fired at t = "
                                      f"{firing.t:.0f} s had no frame recorded when the run was interrupted: "
                                      f"fired again", "operando"))
-            self._inbox.put_nowait(firing)
         self._owed = []
         async with asyncio.TaskGroup() as group:
             group.create_task(self._schedule(), name="imaging scheduler")
