@@ -3,6 +3,7 @@ cell (contact loss, LPS oxidation, diffusion, noise) is put back from the state 
 point, not rebuilt from its state of charge (which ended 5.6 h late: 73.2 h against 67.6 h)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from operando.cli import main
 from operando.storage import read_experiment, read_rig_state
+from operando.storage._rig_state import RigStateLog
 from tests.test_end_to_end import THESIS, points_in
 
 HOUR = 3600.0
@@ -97,3 +99,18 @@ def test_a_simulated_run_saves_its_state_with_its_last_point(folder: Path, unint
     with h5py.File(folder / "uninterrupted.h5", "r") as file:
         assert len(file["entry/rig_state/points"]) >= 1
         assert file["entry/rig_state/points"][-1] == len(file["entry/electrochem/t"])
+
+
+def test_a_saved_state_that_does_not_fit_the_rig_is_refused(folder: Path, uninterrupted, capsys) -> None:  # noqa: ANN001, ARG001
+    """A file whose last saved cell is of another capacity: one line naming the field, nothing started."""
+    path = folder / "foreign-state.h5"
+    shutil.copyfile(folder / "uninterrupted.h5", path)
+    t, points, state = read_rig_state(path)
+    state["cell"]["capacity"] *= 2
+    with h5py.File(path, "r+", libver="latest") as file:
+        file["entry"].attrs.modify("status", "running")  # as if it had been killed
+        RigStateLog(file["entry"]).append(t, points, state)
+    assert main(["resume", str(path)]) == 1
+    message = capsys.readouterr().err
+    assert "cell.capacity" in message and "Traceback" not in message
+    assert read_experiment(path).status == "running"  # the file is left as it was
