@@ -62,7 +62,10 @@ def _last_start(record: ExperimentRecord) -> dict[str, Any] | None:
     return starts[-1] if starts else None
 
 
-def _position(plan: Plan, record: ExperimentRecord) -> tuple[int, Continuation | None]:
+def _position(plan: Plan, record: ExperimentRecord, ran_until: float = float("nan"),
+              ) -> tuple[int, Continuation | None]:
+    """The step to run next and what it had done; ``ran_until`` s is when the saved rig state was taken (the
+    technique of a step whose point is the file's last ran until then)."""
     start = _last_start(record)
     if start is None:
         return 0, None
@@ -86,8 +89,10 @@ def _position(plan: Plan, record: ExperimentRecord) -> tuple[int, Continuation |
         elapsed = float(paused[-1].get("elapsed", 0.0))
     else:
         active = ec["t"][in_step & (ec["t"] >= start["t"])]
-        elapsed = float(start.get("elapsed_before", 0.0)) + (float(active[-1]) - float(start["t"])
-                                                              if len(active) else 0.0)
+        last = float(active[-1]) if len(active) else float(start["t"])
+        if len(active) and active[-1] == ec["t"][-1] and ran_until > last:
+            last = ran_until  # the read that brought the last point came later: the technique ran till then
+        elapsed = float(start.get("elapsed_before", 0.0)) + (last - float(start["t"]) if len(active) else 0.0)
     if len(positions) == 0:
         before = np.flatnonzero(ec["t"] < start["t"])
         charge_at_start = float(ec["Q"][before[-1]]) if len(before) else 0.0
@@ -112,7 +117,6 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         raise CannotResume(f"{path}: the file is experiment {record.attrs.get('name')!r}, the protocol is "
                            f"{plan.name!r}")
     ec = record.electrochem
-    step_index, continuation = _position(plan, record)
     steps_of_q = np.diff(ec["Q"]) if len(ec["Q"]) > 1 else np.empty(0)
     times = [float(ec["t"][-1])] if len(ec["t"]) else [0.0]
     times += [t for t, _, _ in record.events[-1:]]
@@ -131,6 +135,7 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         raise CannotResume(f"{path}: the saved rig state cannot be read ({exc})") from exc
     if saved is not None:
         times.append(saved[0])  # the rig (a simulated cell) was put in that state at the read after the points
+    step_index, continuation = _position(plan, record, saved[0] if saved is not None else float("nan"))
     last_record = max(times)
     for name, replayed in replay_triggers(plan, record, last_record).items():
         regions[name] = replace(regions.get(name, RegionStart()), triggers=replayed.triggers, due=replayed.due,
