@@ -16,6 +16,7 @@ from operando.drivers.zeiss import ZeissMicroscope
 from operando.simulators.cell import CellParameters, SimulatedCell
 from operando.simulators.eclib import DEVICES, FakeEClib
 from operando.simulators.sem import FakeCZEMApi
+from operando.simulators.state import StateError
 
 from operando.plan import Plan
 
@@ -40,6 +41,24 @@ class SimulatedRig:
 
     async def close(self) -> None:
         """Nothing external to release; the engine already disconnected the potentiostat."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole simulated state (cell, EClib channel, microscope specimen) as JSON values; the engine
+        saves it with each batch of points so ``operando resume`` continues exactly (see :meth:`restore`)."""
+        state: dict[str, Any] = {"cell": self.cell.snapshot(), "eclib": self.eclib.snapshot()}
+        if self.sem is not None:
+            state["sem"] = self.sem.snapshot()
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back a :meth:`snapshot` of a rig built from the same rig config (seed, cell, board); raises
+        :class:`StateError` naming the part that does not fit."""
+        if not isinstance(state, dict) or not isinstance(state.get("cell"), dict):
+            raise StateError("simulated rig: the saved state holds no cell")
+        self.cell.restore(state["cell"])
+        self.eclib.restore(state.get("eclib") or {})
+        if self.sem is not None and state.get("sem") is not None:
+            self.sem.restore(state["sem"])
 
 
 def build_simulated_rig(plan: Plan, *, seed: int = 0, **options: Any) -> SimulatedRig:

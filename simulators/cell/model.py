@@ -19,11 +19,13 @@ import math
 import random
 from dataclasses import dataclass
 from numbers import Real
+from typing import Any
 
 import numpy as np
 from operando.simulators.cell.degradation import ContactLoss, ElectrolyteOxidation
 from operando.simulators.cell.diffusion import residual_weight, sphere_eigenvalues, surface_response
 from operando.simulators.cell.parameters import CONTACT_REFERENCE_SOC, CellParameters
+from operando.simulators.state import StateError, decode_array, decode_random, encode_array, encode_random, number
 
 from operando.ocv import OcvCurve, curve_for
 
@@ -179,6 +181,41 @@ class SimulatedCell:
     def soc_at(self, voltage: float) -> float:
         """The SOC whose equilibrium potential is ``voltage`` (V as measured)."""
         return self._curve.soc_at(voltage + self._counter)
+
+    # -- saving and restoring (a resumed simulated run) -----------------------------------------------------
+    _SAVED = ("time", "_counted_soc", "_soc", "_peak_soc", "_connected", "_isolated_charge", "_parasitic_charge",
+              "_rc_voltage", "_current", "_intercalation", "_diffusion_factor")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every state variable (SOCs, contact loss, parasitic charge, diffusion modes, R||C voltage, noise
+        generator) as JSON values; :meth:`restore` on a cell of the same parameters continues identically."""
+        state: dict[str, Any] = {name.lstrip("_"): getattr(self, name) for name in self._SAVED}
+        state["modes"] = encode_array(self._modes)
+        state["noise"] = encode_random(self._random)
+        state["capacity"] = self._capacity
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put the cell back in a state :meth:`snapshot` saved; refuses one of a cell of another capacity or
+        diffusion model (the parameters come from the run's own rig config), changing nothing then."""
+        if not isinstance(state, dict):
+            raise StateError(f"cell: expected a saved state, got {type(state).__name__}")
+        capacity = number(state, "capacity", "cell")
+        if not math.isclose(capacity, self._capacity, rel_tol=1e-12):
+            raise StateError(f"cell.capacity: the saved cell holds {capacity:.6g} C, this one {self._capacity:.6g} C")
+        values = {name: number(state, name.lstrip("_"), "cell") for name in self._SAVED}
+        modes = decode_array(state.get("modes"), "cell.modes", (len(self._modes),))
+        noise = decode_random(state.get("noise"), "cell.noise")
+        if not 0.0 < values["_connected"] <= 1.0:
+            raise StateError(f"cell.connected: expected a fraction in (0, 1], got {values['_connected']!r}")
+        try:
+            self._random.setstate(noise)
+        except (TypeError, ValueError) as exc:
+            raise StateError(f"cell.noise: not a random generator state ({exc})") from None
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._modes = [float(m) for m in modes]
+        self._connected_capacity = self._capacity * self._connected
 
     # -- driving the cell ---------------------------------------------------------------------------------
     def rest(self, dt: float) -> Reading:

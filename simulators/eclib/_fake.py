@@ -30,6 +30,7 @@ from operando.simulators.cell import Reading, SimulatedCell
 from operando.simulators.eclib import _rows, _schema
 from operando.simulators.eclib._build import build_program
 from operando.simulators.eclib._programs import Program
+from operando.simulators.state import StateError
 
 LIBRARY_VERSION = b"6.06 (simulated)"
 REST_CHUNK = 600.0  # s, longest single rest interval handed to the cell while the channel is idle
@@ -181,6 +182,21 @@ class FakeEClib:
         """The link is back; the old connection id is no longer valid (-1) until BL_Connect again."""
         self._link_up = True
         self.connection_id = None
+
+    # --- saving and restoring (a resumed simulated run) ------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The channel's last reading (a new technique starts from it); the cell is saved on its own."""
+        reading = self._reading
+        return {"reading": None if reading is None else [reading.E_we, reading.I, reading.E_true, reading.I_true]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back what :meth:`snapshot` saved (the channel stays stopped: the engine starts what follows)."""
+        reading = state.get("reading") if isinstance(state, dict) else ()
+        if reading is not None and not (isinstance(reading, list) and len(reading) == 4 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in reading)):
+            raise StateError(f"eclib.reading: expected four numbers or null, got {reading!r}")
+        self._reading = None if reading is None else Reading(*(float(v) for v in reading))
 
     # --- plumbing ------------------------------------------------------------------------------------------
 

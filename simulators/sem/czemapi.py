@@ -15,10 +15,12 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from . import catalogue as cz
+from . import saved
 from .damage import DamageSpec, DoseMap, electrons
 from .drift import DriftModel
 from .evolution import Evolution, EvolutionSpec
@@ -144,10 +146,29 @@ class FakeCZEMApi:
         self._frozen_frame: FrameRecord | None = None
         self._dose_time = now
         self._serial = 0
+        self._saved: dict[str, Any] = {}  # the last snapshot and its encoded dose map
         self._last_grab: np.ndarray | None = None
         self.memory_mapped_frame: np.ndarray | None = None
         self.frames: list[FrameRecord] = []
         self.grabs: list[GrabRecord] = []
+
+    # === saving and restoring (a resumed simulated run) ================================================
+    def snapshot(self) -> dict[str, Any] | None:
+        """The microscope's physical state (specimen, dose, drift clock, stage, beam shift) as JSON values
+        (:mod:`.saved`); never waits: while a call holds the fake (a frame being scanned) the last one taken
+        is returned (None before the first)."""
+        if not self._lock.acquire(blocking=False):
+            return self._saved.get("last")
+        try:
+            self._saved["last"] = saved.snapshot(self, self._saved)
+            return self._saved["last"]
+        finally:
+            self._lock.release()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back a :meth:`snapshot` (of a fake of the same scene and seed)."""
+        with self._lock:
+            saved.restore(self, state)
 
     # === time, state advance ==========================================================================
     def _now(self) -> float:

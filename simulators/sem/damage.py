@@ -39,6 +39,7 @@ class DoseMap:
             (int(math.ceil((y_high - y_low) / cell)), int(math.ceil((x_high - x_low) / cell)))
         )
         self.park_electrons = 0.0
+        self.version = 0  # counts changes: a saved copy of the map is made again only when it changed
 
     def _cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         x_low, _, y_low, _ = self.extent
@@ -67,6 +68,7 @@ class DoseMap:
         block = self.dose[np.ix_(rows, columns)]
         block[inside] += electrons / area_nm2
         self.dose[np.ix_(rows, columns)] = block
+        self.version += 1
 
     def add_spot(self, electrons: float, point: np.ndarray) -> None:
         """Deposit ``electrons`` at one scene ``point`` (the park position): all into the cell holding it."""
@@ -74,6 +76,7 @@ class DoseMap:
         column = int(math.floor((point[0] - x_low) / self.cell))
         row = int(math.floor((point[1] - y_low) / self.cell))
         self.park_electrons += electrons
+        self.version += 1
         if 0 <= row < self.dose.shape[0] and 0 <= column < self.dose.shape[1]:
             self.dose[row, column] += electrons / (self.cell * 1e9) ** 2
 

@@ -1,7 +1,9 @@
 """``operando resume FILE``: continue an interrupted experiment (its process died) in the same file.
 
 The protocol is the file's own protocol text; the instruments come from its rig config (the simulated rig is
-rebuilt with the same seed and the cell at the recorded state of charge) or from ``--rig RIGFILE``. The step
+rebuilt with the same seed and put back in the state saved with the last recorded point: cell, potentiostat
+channel and specimen; a file without one gets the cell at the recorded state of charge) or from ``--rig RIGFILE``.
+Imaging triggers take up where the record stops: one that fired but whose frame was not written fires again. The step
 that was running continues with what it had left; charge, state of charge, frame numbers and dose totals
 carry on; the gap is recorded as a ``resumed`` event. Exit status as ``operando simulate``: 0 completed,
 1 failed, 2 nothing was started, 3 aborted.
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     except MicroscopeSettingError as exc:
         console.print(f"operando resume: {exc}; nothing was started.", markup=False)
         return EXIT_INVALID
-    except (RigNotFound, OperandoError, OSError) as exc:
+    except (RigNotFound, OperandoError, OSError) as exc:  # CannotResume: a saved state that does not fit
         console.print(f"operando resume: {exc}", markup=False)
         return 1
     except KeyboardInterrupt:
@@ -92,23 +94,35 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(outcome[0].status, 1)
 
 
-async def _rig(plan: Plan, soc: float, rig_config: dict[str, Any], rig_file: Path | None) -> Any:
+async def _rig(plan: Plan, state: Any, rig_config: dict[str, Any], rig_file: Path | None) -> Any:
     if rig_file is not None:
         from operando.rigfile import build, load_rig
 
         return await build(load_rig(rig_file), plan)
     options = {name: rig_config[name] for name in SIMULATED_OPTIONS if name in rig_config}
     cell = dict(rig_config.get("cell_overrides") or {})
-    if math.isfinite(soc):
-        cell["initial_soc"] = min(max(soc, 0.0), 1.0)  # the simulated cell where the record left it
-    return build_rig("simulated", plan, seed=int(rig_config.get("seed", 0)), cell=cell, **options)
+    saved = state.rig_state
+    if saved is None and math.isfinite(state.soc):
+        # A file without a saved state (older): the cell rebuilt at the recorded state of charge only.
+        cell["initial_soc"] = min(max(state.soc, 0.0), 1.0)
+    rig = build_rig("simulated", plan, seed=int(rig_config.get("seed", 0)), cell=cell, **options)
+    if saved is not None:
+        restore = getattr(rig, "restore", None)
+        if restore is None:
+            raise CannotResume("the simulated rig cannot restore the state saved in the file")
+        try:
+            restore(saved)  # the cell, potentiostat channel and specimen exactly as after the last point
+        except ValueError as exc:
+            raise CannotResume(f"the simulated rig's saved state cannot be restored: {exc}") from exc
+    return rig
 
 
 async def _resume(plan: Plan, path: Path, state: Any, rig_config: dict[str, Any], rig_file: Path | None,
                   console: Console) -> tuple[ExperimentResult, dict[str, tuple[int, float]]]:
-    rig = await _rig(plan, state.soc, rig_config, rig_file)
+    rig = await _rig(plan, state, rig_config, rig_file)
     experiment = Experiment(plan, rig.potentiostat, path, poll_interval=rig.poll_interval,
-                            rig_config=rig_config, microscope=getattr(rig, "microscope", None), resume=state)
+                            rig_config=rig_config, microscope=getattr(rig, "microscope", None), resume=state,
+                            rig_state=getattr(rig, "snapshot", None))
     updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
     try:
         with abort_on_signals(experiment), _progress(console) as progress:

@@ -118,7 +118,8 @@ async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
                     ) -> tuple[ExperimentResult, dict[str, tuple[int, float]]]:
     rig = build_rig("simulated", plan, seed=seed)
     experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
-                            rig_config=rig.config, microscope=getattr(rig, "microscope", None))
+                            rig_config=rig.config, microscope=getattr(rig, "microscope", None),
+                            rig_state=getattr(rig, "snapshot", None))
     updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
     try:
         with abort_on_signals(experiment), _progress(console) as progress:

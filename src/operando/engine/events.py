@@ -91,10 +91,23 @@ class Event:
 
 
 @dataclass(frozen=True)
+class RigSnapshot:
+    """A rig's own state (JSON values from a simulated rig's ``snapshot()``) at ``t`` s on the timeline (the
+    read that brought the points), once ``points`` points of the run were recorded: saved with them so
+    ``operando resume`` can put the rig back exactly."""
+
+    t: float
+    points: int
+    state: Any
+
+
+@dataclass(frozen=True)
 class PointsRecorded(Event):
-    """A batch of electrochemical points, all from one step."""
+    """A batch of electrochemical points, all from one step; ``rig_state`` is the rig's state just after them
+    (None for real instruments)."""
 
     points: PointBatch
+    rig_state: RigSnapshot | None = dataclasses.field(default=None, compare=False, repr=False)
     kind: ClassVar[str] = "points"
 
 

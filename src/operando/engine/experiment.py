@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from operando.engine.events import (
     Note,
     PointsRecorded,
     Resumed,
+    RigSnapshot,
     SafetyTripped,
     StateChanged,
     StepEnded,
@@ -51,7 +52,7 @@ from operando.plan import Plan, PlannedStep
 from operando.roles.microscope import Microscope
 from operando.roles.potentiostat import InstrumentInfo, Potentiostat, Readout
 from operando.roles.sensor import Sensor
-from operando.storage import PAUSE_LABEL, ExperimentFile, FileWriter, technique_labels
+from operando.storage import PAUSE_LABEL, ExperimentFile, FileWriter, create_rig_state, technique_labels
 from operando.techniques import Impedance, OpenCircuit, Recording
 from operando.timeline import Timeline
 
@@ -91,6 +92,8 @@ class Experiment:
     ``poll_interval`` s between reads of the potentiostat (on the experiment clock, simulated or not);
     ``flush_interval`` s of wall time between file flushes at most. With ``resume`` (read from an interrupted
     run's file by :func:`operando.engine.resume.read_resume_state`) the run continues in that file.
+    ``rig_state`` (a simulated rig's ``snapshot``) is called after every batch of points read: its JSON state
+    is saved with them so a resumed run can put the rig back exactly (see :mod:`operando.storage`).
     """
 
     def __init__(self, plan: Plan, potentiostat: Potentiostat, out_path: str | Path, *,
@@ -99,7 +102,8 @@ class Experiment:
                  safe_state_timeout: float = 30.0, microscope: Microscope | None = None,
                  microscope_name: str = "microscope", resume: ResumeState | None = None,
                  sensors: Mapping[str, Sensor] | None = None,
-                 sensor_intervals: Mapping[str, float] | None = None) -> None:
+                 sensor_intervals: Mapping[str, float] | None = None,
+                 rig_state: Callable[[], Any] | None = None) -> None:
         if not (poll_interval > 0 and math.isfinite(poll_interval)):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if not plan.steps:
@@ -119,6 +123,7 @@ class Experiment:
         self.flush_interval = flush_interval
         self.safe_state_timeout = safe_state_timeout
         self.bus = EventBus()
+        self.rig_state = rig_state
         # Cell sensors (operando.engine.sensors): polled beside the protocol, limits from [safety.sensors].
         self.sensors = (SensorPoller(sensors or {}, intervals=sensor_intervals,
                                      limits=sensor_limits(plan))
@@ -511,7 +516,7 @@ class Experiment:
             batch = self.recorder.record(record, readout.points)
             if self.imaging is not None:
                 self.imaging.offer_points(batch)
-            await self._publish(PointsRecorded(float(batch.t[-1]), batch))
+            await self._publish(PointsRecorded(float(batch.t[-1]), batch, self._snapshot()))
             if check:
                 violation = first_violation(self.plan.safety, batch)
                 if self._stop is None:
@@ -594,7 +599,19 @@ class Experiment:
             raise
 
     def _sections(self) -> tuple[Any, ...]:
-        return (self.sensors.section,) if self.sensors is not None else ()
+        sections: tuple[Any, ...] = (self.sensors.section,) if self.sensors is not None else ()
+        return (*sections, create_rig_state) if self.rig_state is not None else sections
+
+    def _snapshot(self) -> RigSnapshot | None:
+        """The rig's state now (between instrument calls: just after a read), or None without one; a rig
+        that fails to give it costs the saved state, never the run."""
+        if self.rig_state is None:
+            return None
+        try:
+            return RigSnapshot(self._now(), self.recorder.points, self.rig_state())
+        except Exception as exc:  # noqa: BLE001 - ground truth for a resume, not a measurement
+            log.warning("the rig's state could not be saved (a resume will rebuild it less exactly): %s", exc)
+            return None
 
     async def _poll_sensors(self) -> None:
         assert self.sensors is not None

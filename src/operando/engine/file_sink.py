@@ -57,7 +57,13 @@ class StorageSink:
 
     def _submit(self, event: Event) -> None:
         if isinstance(event, PointsRecorded):
-            self.writer.submit("points", event.points.columns())
+            if event.rig_state is None:
+                self.writer.submit("points", event.points.columns())
+            else:  # both in one flush: a resumed run finds the state of its last recorded point
+                snapshot = event.rig_state
+                self.writer.submit_together([
+                    ("points", event.points.columns()),
+                    ("rig_state", {"t": snapshot.t, "points": snapshot.points, "state": snapshot.state})])
             self.points_written += len(event.points)
         elif isinstance(event, SensorRead):
             self.writer.submit("table", event.table_rows())

@@ -11,6 +11,7 @@ region rests for ``retry_after`` s (doubling each time), then is tried again.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,11 +46,16 @@ NM2 = 1e-18  # m^2 per nm^2: dose budgets read in e-/nm^2
 
 @dataclass(frozen=True)
 class RegionStart:
-    """Where a region's record stands when a run (re)starts: frames taken, dose so far, last request."""
+    """Where a region's record stands when a run (re)starts: frames taken, dose so far, last request; for a
+    resumed run also its triggers as the record leaves them, the firings still owed a frame (fired at once)
+    and why it was no longer imaged, if it was not."""
 
     frames: int = 0
     cumulative_dose: float = 0.0  # electrons/m^2
     last_request: float = -math.inf  # s on the timeline
+    triggers: RegionTriggers | None = None
+    due: tuple[Firing, ...] = ()
+    lost: str = ""
 
 
 @dataclass
@@ -132,11 +138,19 @@ class Imaging:
         # grid where it is.
         grid_start = t0 if resumed else 0.0
         self.regions: dict[str, _Region] = {}
+        self._owed: list[Firing] = []
         for region in plan.imaging.regions:
             begun = start.get(region.name, RegionStart())
-            triggers = RegionTriggers(region, start=grid_start, soc=soc)
+            if begun.triggers is not None:  # a copy: the resume state may serve more than one attempt
+                triggers = copy.deepcopy(begun.triggers)
+            else:
+                triggers = RegionTriggers(region, start=grid_start, soc=soc)
             self.regions[region.name] = _Region(region, triggers, begun.frames, begun.cumulative_dose,
-                                                begun.last_request)
+                                                begun.last_request, lost=begun.lost)
+            self._owed.extend(begun.due)
+        self._owed.sort(key=lambda f: f.t)
+        for firing in self._owed:  # queued now: a run whose last step had ended drains them before it stops
+            self._inbox.put_nowait(firing)
 
     # offered by the engine (never waits)
 
@@ -168,6 +182,11 @@ class Imaging:
     async def run(self) -> None:
         """Scheduler, worker and finisher; runs until cancelled (then call :meth:`finish`)."""
         await self._start_trackers()
+        for firing in self._owed:  # due when the interrupted run stopped
+            await self._publish(Note(self._now(), f"trigger {firing.label!r} of {firing.region} fired at t = "
+                                     f"{firing.t:.0f} s had no frame recorded when the run was interrupted: "
+                                     f"fired again", "operando"))
+        self._owed = []
         async with asyncio.TaskGroup() as group:
             group.create_task(self._schedule(), name="imaging scheduler")
             group.create_task(self._work(), name="acquisition worker")

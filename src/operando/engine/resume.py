@@ -2,12 +2,14 @@
 
 The protocol position comes from the step events (the step that was running continues with what it had
 left), the charge counter and state of charge from the last point, frame numbers and dose totals from each
-region's frame table. Only a file whose run did not end (status ``running`` or ``interrupted``) is resumed.
+region's frame table, each region's triggers from the whole record (:mod:`operando.engine.trigger_replay`:
+a firing whose frame was not written fires again) and a simulated rig's state from /entry/rig_state. Only a
+file whose run did not end (status ``running`` or ``interrupted``) is resumed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,10 @@ import numpy as np
 
 from operando.engine.continuation import Continuation
 from operando.engine.imaging import RegionStart
+from operando.engine.trigger_replay import replay_triggers
 from operando.errors import OperandoError
 from operando.plan import Plan
-from operando.storage import PAUSE_LABEL, ExperimentRecord, read_experiment
+from operando.storage import PAUSE_LABEL, ExperimentRecord, read_experiment, read_rig_state
 
 RESUMABLE = ("running", "interrupted")
 RECENT_POINTS = 500  # points kept for the electrochemical state of the first frames after the resume
@@ -46,6 +49,8 @@ class ResumeState:
     status: str
     regions: dict[str, RegionStart] = field(default_factory=dict)
     recent_points: dict[str, np.ndarray] = field(default_factory=dict)
+    rig_state: Any = None  # the rig's saved state after the last recorded point (simulated rigs), opaque here
+    rig_state_t: float = float("nan")  # s on the timeline when it was taken
 
     @property
     def reason(self) -> str:
@@ -57,7 +62,10 @@ def _last_start(record: ExperimentRecord) -> dict[str, Any] | None:
     return starts[-1] if starts else None
 
 
-def _position(plan: Plan, record: ExperimentRecord) -> tuple[int, Continuation | None]:
+def _position(plan: Plan, record: ExperimentRecord, ran_until: float = float("nan"),
+              ) -> tuple[int, Continuation | None]:
+    """The step to run next and what it had done; ``ran_until`` s is when the saved rig state was taken (the
+    technique of a step whose point is the file's last ran until then)."""
     start = _last_start(record)
     if start is None:
         return 0, None
@@ -81,8 +89,10 @@ def _position(plan: Plan, record: ExperimentRecord) -> tuple[int, Continuation |
         elapsed = float(paused[-1].get("elapsed", 0.0))
     else:
         active = ec["t"][in_step & (ec["t"] >= start["t"])]
-        elapsed = float(start.get("elapsed_before", 0.0)) + (float(active[-1]) - float(start["t"])
-                                                              if len(active) else 0.0)
+        last = float(active[-1]) if len(active) else float(start["t"])
+        if len(active) and active[-1] == ec["t"][-1] and ran_until > last:
+            last = ran_until  # the read that brought the last point came later: the technique ran till then
+        elapsed = float(start.get("elapsed_before", 0.0)) + (last - float(start["t"]) if len(active) else 0.0)
     if len(positions) == 0:
         before = np.flatnonzero(ec["t"] < start["t"])
         charge_at_start = float(ec["Q"][before[-1]]) if len(before) else 0.0
@@ -107,7 +117,6 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         raise CannotResume(f"{path}: the file is experiment {record.attrs.get('name')!r}, the protocol is "
                            f"{plan.name!r}")
     ec = record.electrochem
-    step_index, continuation = _position(plan, record)
     steps_of_q = np.diff(ec["Q"]) if len(ec["Q"]) > 1 else np.empty(0)
     times = [float(ec["t"][-1])] if len(ec["t"]) else [0.0]
     times += [t for t, _, _ in record.events[-1:]]
@@ -120,9 +129,20 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
                                         float(table["t_requested"][-1]))
         else:
             regions[name] = RegionStart()
+    try:
+        saved = read_rig_state(path, points=len(ec["t"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise CannotResume(f"{path}: the saved rig state cannot be read ({exc})") from exc
+    if saved is not None:
+        times.append(saved[0])  # the rig (a simulated cell) was put in that state at the read after the points
+    step_index, continuation = _position(plan, record, saved[0] if saved is not None else float("nan"))
+    last_record = max(times)
+    for name, replayed in replay_triggers(plan, record, last_record).items():
+        regions[name] = replace(regions.get(name, RegionStart()), triggers=replayed.triggers, due=replayed.due,
+                                lost=replayed.lost)
     runs = record.impedance["run"]
     return ResumeState(
-        start_utc=datetime.fromisoformat(record.attrs["start_time"]), last_record=max(times),
+        start_utc=datetime.fromisoformat(record.attrs["start_time"]), last_record=last_record,
         step_index=step_index, continuation=continuation,
         charge=float(ec["Q"][-1]) if len(ec["Q"]) else 0.0,
         charged=float(steps_of_q[steps_of_q > 0].sum()), discharged=float(-steps_of_q[steps_of_q < 0].sum()),
@@ -130,4 +150,6 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         soc=float(ec["soc"][-1]) if len(ec["soc"]) else float("nan"), status=status, regions=regions,
         recent_points={name: ec[name][-RECENT_POINTS:]
                        for name in ("t", "E_we", "I", "Q", "soc", "cycle", "step")},
+        rig_state=saved[2] if saved is not None else None,
+        rig_state_t=saved[0] if saved is not None else float("nan"),
     )

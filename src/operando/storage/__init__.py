@@ -2,6 +2,7 @@
 
 from operando.storage._file import FORMAT_VERSION, ExperimentFile, Section, repair_killed_file
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, PAUSE_LABEL, technique_labels
+from operando.storage._rig_state import RIG_STATE, create_rig_state, read_rig_state
 from operando.storage._rois import (
     DISPLACEMENT_CELL,
     EC_SOURCES,
@@ -15,7 +16,7 @@ from operando.storage.reader import ExperimentRecord, RegionRecord, read_experim
 
 __all__ = [
     "DISPLACEMENT_CELL", "EC_SOURCES", "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "FRAME_TABLE", "IMPEDANCE",
-    "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord", "Section",
-    "Table", "displacement_grid", "read_experiment", "read_frames", "repair_killed_file", "technique_labels",
-    "trigger_labels",
+    "PAUSE_LABEL", "RIG_STATE", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord",
+    "Section", "Table", "create_rig_state", "displacement_grid", "read_experiment", "read_frames",
+    "read_rig_state", "repair_killed_file", "technique_labels", "trigger_labels",
 ]

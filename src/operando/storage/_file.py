@@ -21,6 +21,7 @@ from operando.plan import Plan
 from operando.roles.potentiostat import InstrumentInfo
 from operando.storage._events import encode_payload, to_json
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
+from operando.storage._rig_state import RigStateLog
 from operando.storage._rois import RegionFrames, create_rois
 from operando.storage._table import Column, Table
 
@@ -80,6 +81,7 @@ class ExperimentFile:
         self._tables: dict[str, Table] = {}  # tables of sections (sensors), opened on first append
         rois = self.entry.get("rois")
         self.rois = {name: RegionFrames(group) for name, group in rois.items()} if rois is not None else {}
+        self.rig_state = RigStateLog(self.entry)
 
     @classmethod
     def create(cls, path: str | Path, *, plan: Plan, instruments: Mapping[str, InstrumentInfo],
@@ -138,6 +140,7 @@ class ExperimentFile:
             opened.events.truncate()
             for region in opened.rois.values():
                 region.truncate()
+            opened.rig_state.truncate()
             file.swmr_mode = True
             opened.set_status("running")
         except BaseException:
@@ -168,6 +171,11 @@ class ExperimentFile:
 
     def append_impedance(self, columns: Mapping[str, np.ndarray]) -> None:
         self.impedance.append(columns)
+
+    def append_rig_state(self, t: float, points: int, state: Any) -> None:
+        """Save the rig's state (JSON values) taken at ``t`` s with ``points`` points recorded; nothing if the
+        file has no /entry/rig_state (a real rig's file)."""
+        self.rig_state.append(t, points, state)
 
     def append_events(self, events: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
         """Append (t, kind, payload) rows; kind is at most 32 characters."""

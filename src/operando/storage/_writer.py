@@ -61,6 +61,17 @@ class FileWriter:
             self._pending += 1
         self._queue.put((kind, data))
 
+    def submit_together(self, work: list[tuple[str, Any]]) -> None:
+        """Queue several writes that land in the same flush (points and the rig state taken after them: a
+        killed process leaves both or neither)."""
+        if self.error is not None:
+            raise self.error
+        if not self._thread.is_alive():
+            raise RuntimeError("the file writer has stopped; nothing more can be written")
+        with self._lock:
+            self._pending += len(work)
+        self._queue.put(("together", work))
+
     def close(self, timeout: float | None = None) -> None:
         """Write everything queued, flush and close the file (blocking: call it from a thread)."""
         if self._thread.is_alive():
@@ -71,6 +82,9 @@ class FileWriter:
 
     def _write(self, work: list[tuple[str, Any]]) -> None:
         # Runs of consecutive point (or impedance) batches are written as one append: fewer, larger writes.
+        # Of the rig states only the last is kept: it belongs to the last points of this flush.
+        states = [data for kind, data in work if kind == "rig_state"]
+        work = [(kind, data) for kind, data in work if kind != "rig_state"]
         index = 0
         while index < len(work):
             kind, data = work[index]
@@ -94,6 +108,8 @@ class FileWriter:
             else:
                 raise ValueError(f"unknown write {kind!r}")
             index += 1
+        if states:
+            self.file.append_rig_state(**states[-1])
 
     def _work(self) -> None:
         # Work is kept in memory and written, then flushed, once per flush interval (or when much is waiting):
@@ -114,7 +130,10 @@ class FileWriter:
                     if item is _STOP:
                         stopping = True
                         break
-                    waiting.append(item)
+                    if item[0] == "together":
+                        waiting.extend(item[1])
+                    else:
+                        waiting.append(item)
                     framed = framed or item[0] == "frame"
                     try:
                         item = self._queue.get_nowait()
