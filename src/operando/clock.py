@@ -1,22 +1,30 @@
 """The experiment clock: an asyncio loop whose time runs faster than the wall clock, or jumps when idle.
 
 Every wait in operando goes through the event loop (``asyncio.sleep``, ``loop.time()``), so a simulated
-experiment of 67 h can run in seconds and tests can fast-forward deterministically. Blocking vendor calls run
-on an instrument thread (see :mod:`operando.instrument_thread`) which *holds* simulated time while it works, so
-a simulated run gives the same result for the same seed however fast the machine is.
+experiment of 67 h can run in seconds and tests can fast-forward deterministically. Simulated time moves only
+from one timer's deadline to the next, never by how long the machine took: the speed factor paces the jumps
+against the wall clock, it does not count wall time as simulated time. Blocking work runs on a thread (see
+:mod:`operando.instrument_thread`) that *holds* simulated time until it returns, so a simulated run gives the
+same result for the same seed at any speed on any machine. A timeout around such a call is counted on the wall
+clock (:func:`call_later_wall`): the call takes no simulated time, but a hung call still ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import selectors
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Wall seconds the pacing may lag before it stops trying to catch up (after a long instrument call or a heavy
+# computation): simulated time then runs on at the set speed from where it is, never in a burst.
+_MAX_LAG = 0.1
 
 
 class _ScaledSelector(selectors.BaseSelector):
@@ -43,26 +51,37 @@ class _ScaledSelector(selectors.BaseSelector):
 
     def select(self, timeout: float | None = None):  # noqa: ANN201
         loop = self._loop
-        if loop._holds > 0:
-            # A vendor call is running on an instrument thread: simulated time stands still until it returns.
-            return self._real.select(None if timeout is None else max(timeout, 0.05))
-        if math.isinf(loop.speed):
+        wall = loop._wall_wait()
+        if loop._holds > 0 or timeout is None or timeout <= 0:
+            # Work is ready, a thread holds the clock, or no timer is set: simulated time stands still.
+            ready = self._real.select(0 if timeout is not None and timeout <= 0 else wall)
+        elif math.isinf(loop.speed):
             ready = self._real.select(0)
-            if ready or timeout is None:
-                return ready or self._real.select(None)
-            loop._now += max(timeout, 0.0)
-            return []
-        started = time.monotonic()
-        ready = self._real.select(None if timeout is None else max(timeout, 0.0) / loop.speed)
-        elapsed = (time.monotonic() - started) * loop.speed
-        if not ready and timeout is not None:
-            elapsed = max(elapsed, timeout)
-        loop._now += elapsed
+            if not ready:
+                loop._now += timeout
+        else:
+            ready = self._paced(timeout, wall)
+        loop._run_due_wall_timers()
+        return ready
+
+    def _paced(self, timeout: float, wall: float | None):  # noqa: ANN202
+        """Wait until the wall clock reaches the next timer's deadline at ``speed``; then, and only then, jump
+        simulated time to it. Anything that wakes the loop earlier leaves simulated time where it is."""
+        loop = self._loop
+        now_wall = time.monotonic()
+        if loop._anchor is None or loop._wall_at(loop._now) < now_wall - _MAX_LAG:
+            loop._anchor = (now_wall, loop._now)
+        wait = max(0.0, loop._wall_at(loop._now + timeout) - now_wall)
+        cut_short = wall is not None and wall < wait
+        ready = self._real.select(wall if cut_short else wait)
+        if not ready and not cut_short:
+            loop._now += timeout
         return ready
 
 
 class SimulatedTimeLoop(asyncio.SelectorEventLoop):
-    """Event loop on simulated time: ``speed`` times the wall clock, or as fast as possible when infinite."""
+    """Event loop on simulated time: paced at ``speed`` times the wall clock, or as fast as possible when
+    infinite; either way the same simulated timeline."""
 
     def __init__(self, speed: float = math.inf) -> None:
         if not (speed > 0):
@@ -71,6 +90,8 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
         self.speed = float(speed)
         self._now = 0.0
         self._holds = 0
+        self._anchor: tuple[float, float] | None = None  # (wall s, simulated s) the pacing counts from
+        self._wall_timers: list[asyncio.TimerHandle] = []  # a heap on the wall clock (time.monotonic)
         super().__init__(selectors.DefaultSelector())
         self._selector = _ScaledSelector(self, self._selector)
 
@@ -78,7 +99,7 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
         return self._now
 
     def hold(self) -> None:
-        """Stop simulated time until :meth:`release` (an instrument thread is working)."""
+        """Stop simulated time until :meth:`release` (a thread is working for the loop)."""
         self._holds += 1
 
     def release(self) -> None:
@@ -91,6 +112,43 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
             yield
         finally:
             self.release()
+
+    def call_later_wall(self, delay: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
+        """Call ``callback(*args)`` after ``delay`` s of wall time, whatever simulated time does meanwhile."""
+        handle = asyncio.TimerHandle(time.monotonic() + delay, callback, args, self)
+        heapq.heappush(self._wall_timers, handle)
+        return handle
+
+    def _wall_at(self, simulated: float) -> float:
+        """The wall time (time.monotonic) at which the pacing reaches ``simulated``."""
+        assert self._anchor is not None
+        wall, start = self._anchor
+        return wall + (simulated - start) / self.speed
+
+    def _wall_wait(self) -> float | None:
+        """Wall seconds until the next wall timer, None if there is none."""
+        timers = self._wall_timers
+        while timers and timers[0].cancelled():
+            heapq.heappop(timers)
+        return max(0.0, timers[0].when() - time.monotonic()) if timers else None
+
+    def _run_due_wall_timers(self) -> None:
+        timers = self._wall_timers
+        now = time.monotonic()
+        while timers and (timers[0].cancelled() or timers[0].when() <= now):
+            handle = heapq.heappop(timers)
+            if not handle.cancelled():
+                self._ready.append(handle)  # run in this iteration, as asyncio runs its own due timers
+
+
+def call_later_wall(delay: float, callback: Callable[..., object], *args: Any,
+                    loop: asyncio.AbstractEventLoop | None = None) -> asyncio.TimerHandle:
+    """Call ``callback(*args)`` on the loop after ``delay`` s of wall time: for timeouts of work that holds
+    simulated time (a plain loop's own clock is the wall clock)."""
+    loop = loop or asyncio.get_running_loop()
+    if isinstance(loop, SimulatedTimeLoop):
+        return loop.call_later_wall(delay, callback, *args)
+    return loop.call_later(delay, callback, *args)
 
 
 def is_simulated(loop: asyncio.AbstractEventLoop | None = None) -> bool:
