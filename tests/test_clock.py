@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from operando.clock import SimulatedTimeLoop, call_later_wall, is_simulated, run, run_simulated
+from operando.clock import (
+    InstrumentTimeout,
+    SimulatedTimeLoop,
+    call_later_wall,
+    is_simulated,
+    run,
+    run_simulated,
+)
 from operando.instrument_thread import InstrumentThread, run_blocking
 from operando.timeline import Timeline
 
@@ -248,3 +255,59 @@ def test_blocking_work_off_the_loop_holds_simulated_time() -> None:
         return ticks, loop.time()
 
     assert run_simulated(main()) == (0, 0.0)
+
+
+@pytest.mark.parametrize("speed", [1e9, math.inf])
+def test_an_instrument_timeout_counts_simulated_waiting_plus_the_wall_time_of_calls(speed: float) -> None:
+    # 100 s: 60 s of simulated waiting, a call of 0.2 s of wall time, then 39 s fit; 40 s do not, and the
+    # timeout fires when 100 s are spent: at 60 + (100 - 60 - 0.2...) s of simulated time.
+    thread = InstrumentThread("vendor-dll")
+
+    async def block(rest: float) -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            async with InstrumentTimeout(100.0):
+                await asyncio.sleep(60.0)
+                await thread.call(time.sleep, 0.2)
+                await asyncio.sleep(rest)
+        except TimeoutError:
+            return False, loop.time() - start
+        return True, loop.time() - start
+
+    try:
+        assert run(block(39.0), speed=speed) == (True, 99.0)
+        finished, spent = run(block(40.0), speed=speed)
+    finally:
+        thread.close()
+    assert not finished and 99.0 < spent <= 99.8
+
+
+def test_an_instrument_timeout_ends_a_hung_call_on_the_wall_clock() -> None:
+    thread = InstrumentThread("hung-vendor-dll")
+    unstuck = threading.Event()
+
+    async def main() -> tuple[float, float]:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with InstrumentTimeout(0.3):
+                await thread.call(unstuck.wait, 20.0)
+        return time.monotonic() - started, asyncio.get_running_loop().time()
+
+    try:
+        waited, now = run_simulated(main())
+    finally:
+        unstuck.set()
+        thread.close()
+    assert 0.3 <= waited < 2.0 and now == 0.0
+
+
+def test_an_instrument_timeout_on_the_wall_clock_loop_is_a_plain_timeout() -> None:
+    async def main() -> None:
+        async with InstrumentTimeout(1.0):
+            await asyncio.sleep(0.01)
+        with pytest.raises(TimeoutError):
+            async with InstrumentTimeout(0.05):
+                await asyncio.sleep(1.0)
+
+    asyncio.run(main())

@@ -92,6 +92,9 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
         self._holds = 0
         self._anchor: tuple[float, float] | None = None  # (wall s, simulated s) the pacing counts from
         self._wall_timers: list[asyncio.TimerHandle] = []  # a heap on the wall clock (time.monotonic)
+        self._held_total = 0.0  # wall s spent with the clock held, before the present hold
+        self._held_since = 0.0  # time.monotonic() when the present hold began
+        self._guards: set[InstrumentTimeout] = set()  # told when the clock is held and let go
         super().__init__(selectors.DefaultSelector())
         self._selector = _ScaledSelector(self, self._selector)
 
@@ -101,9 +104,22 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
     def hold(self) -> None:
         """Stop simulated time until :meth:`release` (a thread is working for the loop)."""
         self._holds += 1
+        if self._holds == 1:
+            self._held_since = time.monotonic()
+            for guard in list(self._guards):
+                guard._rearm()
 
     def release(self) -> None:
         self._holds -= 1
+        if self._holds == 0:
+            self._held_total += time.monotonic() - self._held_since
+            for guard in list(self._guards):
+                guard._rearm()
+
+    def held_wall_time(self) -> float:
+        """Wall seconds simulated time has stood still for threads working for the loop, since it started."""
+        ongoing = time.monotonic() - self._held_since if self._holds > 0 else 0.0
+        return self._held_total + ongoing
 
     @contextmanager
     def hold_time(self):  # noqa: ANN201
@@ -149,6 +165,71 @@ def call_later_wall(delay: float, callback: Callable[..., object], *args: Any,
     if isinstance(loop, SimulatedTimeLoop):
         return loop.call_later_wall(delay, callback, *args)
     return loop.call_later(delay, callback, *args)
+
+
+class InstrumentTimeout:
+    """``async with InstrumentTimeout(30.0):`` TimeoutError once the block has taken ``seconds``, counting the
+    simulated time that passed plus the wall time instrument calls held the clock meanwhile.
+
+    A guard against a hung instrument around work that mixes waiting (simulated) and vendor calls (real, and
+    standing for no simulated time): on a plain loop it is :func:`asyncio.timeout`. Not for scheduling: the
+    wall time of calls makes when it fires depend on the machine.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"a timeout must be positive seconds, got {seconds!r}")
+        self.seconds = seconds
+        self._timeout = asyncio.Timeout(None)
+        self._loop: SimulatedTimeLoop | None = None
+        self._start = (0.0, 0.0)  # (simulated s, held wall s) at entry
+        self._wall_timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> InstrumentTimeout:
+        loop = asyncio.get_running_loop()
+        await self._timeout.__aenter__()
+        if isinstance(loop, SimulatedTimeLoop):
+            self._loop = loop
+            self._start = (loop.time(), loop.held_wall_time())
+            loop._guards.add(self)
+            self._rearm()
+        else:
+            self._timeout.reschedule(loop.time() + self.seconds)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        if self._loop is not None:
+            self._loop._guards.discard(self)
+            if self._wall_timer is not None:
+                self._wall_timer.cancel()
+        return await self._timeout.__aexit__(*exc_info)
+
+    def expired(self) -> bool:
+        return self._timeout.expired()
+
+    def _left(self) -> float:
+        loop = self._loop
+        assert loop is not None
+        simulated, held = self._start
+        return self.seconds - (loop.time() - simulated) - (loop.held_wall_time() - held)
+
+    def _rearm(self) -> None:
+        """The clock was held or let go: count down on the wall clock while held, else on simulated time."""
+        loop = self._loop
+        if loop is None or self._timeout.expired():
+            return
+        if self._wall_timer is not None:
+            self._wall_timer.cancel()
+            self._wall_timer = None
+        if loop._holds > 0:
+            self._timeout.reschedule(None)
+            self._wall_timer = loop.call_later_wall(max(0.0, self._left()), self._expire)
+        else:
+            self._timeout.reschedule(loop.time() + max(0.0, self._left()))
+
+    def _expire(self) -> None:
+        if not self._timeout.expired():
+            self._timeout.reschedule(self._loop.time() if self._loop is not None else None)
 
 
 def is_simulated(loop: asyncio.AbstractEventLoop | None = None) -> bool:
