@@ -8,6 +8,7 @@ therefore counted on the wall clock, the time the call really spends on its thre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -62,7 +63,7 @@ async def _held_while(submit: Callable[[], Future[T]], within: float | None = No
         let_go()
 
     def on_done(work: Future[T]) -> None:  # on the worker thread
-        if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # the loop closed while a timed-out call was still stuck
             loop.call_soon_threadsafe(deliver, work)
 
     if holding:
