@@ -2,12 +2,20 @@
 
 import asyncio
 import math
+import threading
 import time
 
 import pytest
 
-from operando.clock import SimulatedTimeLoop, is_simulated, run, run_simulated
-from operando.instrument_thread import InstrumentThread
+from operando.clock import (
+    InstrumentTimeout,
+    SimulatedTimeLoop,
+    call_later_wall,
+    is_simulated,
+    run,
+    run_simulated,
+)
+from operando.instrument_thread import InstrumentThread, run_blocking
 from operando.timeline import Timeline
 
 
@@ -84,8 +92,8 @@ def test_speed_factor_runs_simulated_time_that_many_times_faster_than_the_wall()
     started = time.monotonic()
     woke_at = run(main(), speed=7200.0)
     elapsed = time.monotonic() - started
-    # A finite speed wakes late by the OS's scheduling delay times the speed: 10 ms of wall time = 72 s here.
-    assert 3600.0 <= woke_at < 3600.0 + 0.01 * 7200.0
+    # The speed paces the jump to the deadline; the OS's scheduling delay is never counted as simulated time.
+    assert woke_at == 3600.0
     assert 0.45 <= elapsed < 2.0  # half a second at 7200 x, with room for a loaded machine
 
 
@@ -147,3 +155,159 @@ def test_the_clock_never_moves_between_an_instrument_call_ending_and_its_caller_
         assert run_simulated(main()) == 0
     finally:
         thread.close()
+
+
+@pytest.mark.parametrize("speed", [1e9, 1e6, math.inf])
+def test_a_30_s_timeout_around_a_call_of_0_3_s_of_wall_time_never_trips(speed: float) -> None:
+    # Regression: at 1e9 the selector counted the microseconds of its own select(0) as thousands of simulated
+    # seconds, so asyncio.wait_for's timer expired before the call it guarded had even started.
+    thread = InstrumentThread("slow-vendor-dll")
+
+    def slow_vendor_call() -> str:
+        time.sleep(0.3)
+        return "done"
+
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        answers = [await asyncio.wait_for(thread.call(slow_vendor_call), 30.0)]
+        async with asyncio.timeout(30.0):
+            answers.append(await thread.call(slow_vendor_call))
+        answers.append(await thread.call_within(30.0, slow_vendor_call))
+        return [(answer, loop.time() - before) for answer in answers]
+
+    try:
+        assert run(main(), speed=speed) == [("done", 0.0)] * 3  # and no simulated time passed
+    finally:
+        thread.close()
+
+
+@pytest.mark.parametrize("speed", [1e9, math.inf])
+def test_a_hung_call_times_out_on_the_wall_clock_and_lets_simulated_time_go_on(speed: float) -> None:
+    thread = InstrumentThread("hung-vendor-dll")
+    unstuck = threading.Event()
+
+    async def main() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="0.2 s of wall time"):
+            await thread.call_within(0.2, unstuck.wait, 20.0)
+        waited = time.monotonic() - started
+        before = loop.time()
+        await asyncio.sleep(3600.0)  # the thread is still stuck, but the call no longer holds the clock
+        return waited, before, loop.time()
+
+    try:
+        waited, before, after = run(main(), speed=speed)
+    finally:
+        unstuck.set()
+        thread.close()
+    assert 0.2 <= waited < 2.0
+    assert (before, after) == (0.0, 3600.0)
+
+
+def test_a_thread_waking_the_loop_early_does_not_move_simulated_time() -> None:
+    # At 2 x a 1 s sleep waits 0.5 s of wall time; a wake-up from another thread 20 ms in happens "now" in
+    # simulated time, and the sleeper still wakes exactly on its deadline.
+    async def main() -> tuple[list[float], float]:
+        loop = asyncio.get_running_loop()
+        seen: list[float] = []
+        timer = threading.Timer(0.02, lambda: loop.call_soon_threadsafe(lambda: seen.append(loop.time())))
+        timer.start()
+        await asyncio.sleep(1.0)
+        timer.join()
+        return seen, loop.time()
+
+    assert run(main(), speed=2.0) == ([0.0], 1.0)
+
+
+def test_a_wall_timer_fires_while_simulated_time_stands_still() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        fired = asyncio.Event()
+        started = time.monotonic()
+        call_later_wall(0.1, fired.set)
+        cancelled = call_later_wall(0.05, pytest.fail, "a cancelled wall timer ran")
+        cancelled.cancel()
+        with loop.hold_time():  # as during a vendor call: no simulated timer can fire, wall timers still do
+            await fired.wait()
+        return time.monotonic() - started, loop.time()
+
+    waited, now = run_simulated(main())
+    assert 0.1 <= waited < 2.0 and now == 0.0
+
+
+def test_blocking_work_off_the_loop_holds_simulated_time() -> None:
+    async def main() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(1.0)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        await run_blocking(time.sleep, 0.2)
+        task.cancel()
+        return ticks, loop.time()
+
+    assert run_simulated(main()) == (0, 0.0)
+
+
+@pytest.mark.parametrize("speed", [1e9, math.inf])
+def test_an_instrument_timeout_counts_simulated_waiting_plus_the_wall_time_of_calls(speed: float) -> None:
+    # 100 s: 60 s of simulated waiting, a call of 0.2 s of wall time, then 39 s fit; 40 s do not, and the
+    # timeout fires when 100 s are spent: at 60 + (100 - 60 - 0.2...) s of simulated time.
+    thread = InstrumentThread("vendor-dll")
+
+    async def block(rest: float) -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            async with InstrumentTimeout(100.0):
+                await asyncio.sleep(60.0)
+                await thread.call(time.sleep, 0.2)
+                await asyncio.sleep(rest)
+        except TimeoutError:
+            return False, loop.time() - start
+        return True, loop.time() - start
+
+    try:
+        assert run(block(39.0), speed=speed) == (True, 99.0)
+        finished, spent = run(block(40.0), speed=speed)
+    finally:
+        thread.close()
+    assert not finished and 99.0 < spent <= 99.8
+
+
+def test_an_instrument_timeout_ends_a_hung_call_on_the_wall_clock() -> None:
+    thread = InstrumentThread("hung-vendor-dll")
+    unstuck = threading.Event()
+
+    async def main() -> tuple[float, float]:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with InstrumentTimeout(0.3):
+                await thread.call(unstuck.wait, 20.0)
+        return time.monotonic() - started, asyncio.get_running_loop().time()
+
+    try:
+        waited, now = run_simulated(main())
+    finally:
+        unstuck.set()
+        thread.close()
+    assert 0.3 <= waited < 2.0 and now == 0.0
+
+
+def test_an_instrument_timeout_on_the_wall_clock_loop_is_a_plain_timeout() -> None:
+    async def main() -> None:
+        async with InstrumentTimeout(1.0):
+            await asyncio.sleep(0.01)
+        with pytest.raises(TimeoutError):
+            async with InstrumentTimeout(0.05):
+                await asyncio.sleep(1.0)
+
+    asyncio.run(main())

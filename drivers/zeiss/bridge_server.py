@@ -50,7 +50,6 @@ class BridgeServer:
         self._thread = InstrumentThread("smartsem-bridge")
         self._lock = asyncio.Lock()
         self._server: asyncio.Server | None = None
-        self._grab_dir = tempfile.mkdtemp(prefix="operando-bridge-")
         self._grabs = 0
         self.calls = 0  # served seam calls, for tests and the log
 
@@ -80,10 +79,6 @@ class BridgeServer:
                 await self._server.wait_closed()
             self._server = None
         self._thread.close(wait=False)
-        with contextlib.suppress(OSError):
-            for name in os.listdir(self._grab_dir):
-                os.remove(os.path.join(self._grab_dir, name))
-            os.rmdir(self._grab_dir)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -153,16 +148,14 @@ class BridgeServer:
         await writer.drain()
 
     def _grab(self, x: int, y: int, w: int, h: int, reduction: int, filename: str) -> tuple[int, bytes]:
-        """On the bridge thread: grab into a file of our own (never the client's path), return its bytes."""
+        """On the bridge thread: grab into a file of our own (never the client's path) in a temporary folder
+        removed with it, return its bytes."""
         self._grabs += 1
         suffix = os.path.splitext(filename)[1].lower()
-        path = os.path.join(self._grab_dir, f"grab-{self._grabs}{suffix}")
-        try:
+        with tempfile.TemporaryDirectory(prefix="operando-bridge-") as folder:
+            path = os.path.join(folder, f"grab-{self._grabs}{suffix}")
             code = self._seam.Grab(x, y, w, h, reduction, path)  # type: ignore[union-attr]
             if code != 0:
                 return code, b""
             with open(path, "rb") as file:
                 return code, file.read()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)

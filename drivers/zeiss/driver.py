@@ -10,7 +10,6 @@ import asyncio
 import logging
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -83,7 +82,6 @@ class ZeissMicroscope:
         self._lock = asyncio.Lock()
         self._selected: tuple[str, ...] = (next(iter(self.config.detectors)),)
         self._previous: dict[str, np.ndarray] = {}
-        self._grab_dir: str | None = None
         self._grab_count = 0
 
     # -- seam access: one thread, codes checked, timeouts on the loop ------------------------------------
@@ -101,9 +99,11 @@ class ZeissMicroscope:
         return result
 
     async def _on_thread(self, function: Callable[..., Any], *args: Any, what: str) -> Any:
+        # The timeout counts the wall time the call spends on the thread: on simulated time the clock stands
+        # still during a vendor call, so a simulated timeout around it could never fire (or, raced, fire at once).
         assert self._thread is not None
         try:
-            return await asyncio.wait_for(self._thread.call(function, *args), self.config.call_timeout)
+            return await self._thread.call_within(self.config.call_timeout, function, *args)
         except TimeoutError:
             raise CallTimeout(f"{what} did not return within {self.config.call_timeout:g} s",
                               instrument=INSTRUMENT) from None
@@ -168,8 +168,6 @@ class ZeissMicroscope:
             await self._release()
             raise
         self._connected = True
-        if self._grab_dir is None:
-            self._grab_dir = tempfile.mkdtemp(prefix="operando-zeiss-")
         return InstrumentInfo(model="Zeiss SmartSEM", serial=serial, firmware=version,
                               driver="operando.drivers.zeiss",
                               settings={"remote": self.config.remote,
@@ -215,9 +213,6 @@ class ZeissMicroscope:
         if self._thread is not None:
             self._thread.close(wait=False)
             self._thread = None
-        if self._grab_dir is not None:
-            shutil.rmtree(self._grab_dir, ignore_errors=True)
-            self._grab_dir = None
 
     # -- electron beam --------------------------------------------------------------------------------------
 
@@ -390,18 +385,18 @@ class ZeissMicroscope:
                                       instrument=INSTRUMENT)
 
     def _grab_file(self, detector: str) -> str:
+        """The name SmartSEM writes the next grab of ``detector`` under (in a folder of its own)."""
         self._grab_count += 1
-        assert self._grab_dir is not None
-        return os.path.join(self._grab_dir, f"grab-{self._grab_count}-{detector}.tif")
+        return f"grab-{self._grab_count}-{detector}.tif"
 
-    def _grab_and_read(self, seam: CZEMApiSeam, filename: str) -> tuple[int, GrabbedImage | None]:
-        """On the instrument thread: Grab to a file, read it back, remove it (file I/O stays off the loop)."""
-        code = seam.Grab(*_GRAB_RECTANGLE, 0, filename)
-        try:
+    @staticmethod
+    def _grab_and_read(seam: CZEMApiSeam, name: str) -> tuple[int, GrabbedImage | None]:
+        """On the instrument thread: Grab to a file in a fresh temporary folder, read it back, remove both
+        whatever happens (file I/O stays off the loop; no folder outlives the call, however the run ends)."""
+        with tempfile.TemporaryDirectory(prefix="operando-zeiss-") as folder:
+            filename = os.path.join(folder, name)
+            code = seam.Grab(*_GRAB_RECTANGLE, 0, filename)
             return code, (read_grab(filename) if code == 0 else None)
-        finally:
-            if os.path.exists(filename):
-                os.remove(filename)
 
     async def _scan_one_frame(self, frame_time: float) -> tuple[float, float]:
         """Unblank, restart the scan, freeze at its end, wait for DP_FROZEN, blank -> (t_start, t_end)."""

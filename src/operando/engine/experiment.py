@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from operando.clock import is_simulated
+from operando.clock import InstrumentTimeout, is_simulated
 from operando.engine.acquisition import RegionSetter
 from operando.engine.bus import EventBus
 from operando.engine.continuation import Continuation, remaining
@@ -636,8 +636,10 @@ class Experiment:
         if self.microscope is None:
             return
         try:
-            await asyncio.wait_for(self.microscope.safe_state(), self.safe_state_timeout)
+            async with InstrumentTimeout(self.safe_state_timeout):
+                await self.microscope.safe_state()
         except Exception as exc:  # noqa: BLE001 - reported; nothing more can be done from software
+            exc = self._named(exc)
             log.error("%s: safe state failed: %s", self.microscope_name, exc)
             if self.timeline is not None and self.state is not ExperimentState.IDLE:
                 await self._publish(Fault(self._now(), f"safe state failed: {exc}", self.microscope_name,
@@ -645,8 +647,10 @@ class Experiment:
 
     async def _safe_state(self) -> None:
         try:
-            await asyncio.wait_for(self.potentiostat.safe_state(), self.safe_state_timeout)
+            async with InstrumentTimeout(self.safe_state_timeout):
+                await self.potentiostat.safe_state()
         except Exception as exc:  # noqa: BLE001 - reported; nothing more can be done from software
+            exc = self._named(exc)
             log.error("%s: safe state failed: %s", self.instrument_name, exc)
             if self.timeline is not None and self.state is not ExperimentState.IDLE:
                 await self._publish(Fault(self._now(), f"safe state failed: {exc}", self.instrument_name,
@@ -656,7 +660,8 @@ class Experiment:
         """Collect points the instrument holds after stopping (and any read cut short), without checks."""
         for _ in range(attempts):
             try:
-                readout = await asyncio.wait_for(self._read(), self.safe_state_timeout)
+                async with InstrumentTimeout(self.safe_state_timeout):
+                    readout = await self._read()
             except Exception as exc:  # noqa: BLE001 - the instrument may be gone: keep what we have
                 log.warning("%s: could not collect the last points: %s", self.instrument_name, exc)
                 return
@@ -665,6 +670,12 @@ class Experiment:
                 return
 
     # helpers
+
+    def _named(self, error: Exception) -> Exception:
+        """A timeout says what it waited for (TimeoutError has no message of its own)."""
+        if isinstance(error, TimeoutError) and not str(error):
+            return TimeoutError(f"no answer within {self.safe_state_timeout:g} s")
+        return error
 
     def _now(self) -> float:
         return self.timeline.now() if self.timeline is not None else 0.0

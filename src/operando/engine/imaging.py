@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from operando.clock import InstrumentTimeout
 from operando.engine.acquisition import RegionSetter, TakenFrame, frame_dose, stack, thumbnail
 from operando.engine.events import (
     AcquisitionSkipped,
@@ -403,7 +404,7 @@ class Imaging:
         """Let what was asked for before the last step ended be taken (the end of the last step is a
         trigger too); gives up after ``limit`` s."""
         try:
-            async with asyncio.timeout(limit):
+            async with InstrumentTimeout(limit):
                 await self._inbox.join()
                 await self._requests.join()
         except TimeoutError:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from operando.instrument_thread import run_blocking
 from operando.telemetry.broker import BrokerStartError, EmbeddedBroker
 from operando.telemetry.commands import CommandHandler
 from operando.telemetry.link import MqttLink
@@ -64,7 +65,7 @@ class TelemetryService:
     async def __aenter__(self) -> TelemetryService:
         self._loop = asyncio.get_running_loop()
         if self.embedded is not None:
-            self.address = await asyncio.to_thread(self.embedded.start)
+            self.address = await run_blocking(self.embedded.start)
         else:
             self.address = self.settings.broker  # type: ignore[assignment]
         assert self.address is not None
@@ -92,9 +93,9 @@ class TelemetryService:
             self.sink.publish_state()
         finally:
             if self.link is not None:
-                await asyncio.to_thread(self.link.stop, self.settings.flush_timeout)
+                await run_blocking(self.link.stop, self.settings.flush_timeout)
             if self.embedded is not None:
-                await asyncio.to_thread(self.embedded.stop)
+                await run_blocking(self.embedded.stop)
 
     # commands: arrive on the MQTT thread, are obeyed on the experiment's loop, answered through the outbox
 
