@@ -36,6 +36,8 @@ assert set(FIELDS) == set(COMMANDS)
 class CommandRefused(ValueError):
     """A command that is not obeyed; the message says why, naming the field and value."""
 
+    request: str | None = None  # the command's id, when it was read before the refusal
+
 
 @dataclass(frozen=True)
 class Command:
@@ -58,26 +60,34 @@ def _text(command: str, field: str, value: Any, limit: int, *, empty: bool = Fal
 
 
 def parse(name: str, payload: bytes, *, retained: bool = False) -> Command:
-    """Validate one command message; raises CommandRefused naming what was wrong."""
+    """Validate one command message; raises CommandRefused naming what was wrong (with the id when known)."""
     if name not in FIELDS:
         raise CommandRefused(f"unknown command {name!r}; allowed: {', '.join(COMMANDS)}")
+    try:
+        body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CommandRefused(f"{name}: the message is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(body, dict):
+        raise CommandRefused(f"{name}: the message must be a JSON object, got {type(body).__name__}")
+    request = body.get("id")
+    if request is not None:
+        request = _text(name, "id", str(request) if isinstance(request, int) else request, MAX_NAME)
+    try:
+        return _checked(name, body, request, retained)
+    except CommandRefused as refused:
+        refused.request = request
+        raise
+
+
+def _checked(name: str, body: dict[str, Any], request: str | None, retained: bool) -> Command:
     if retained:
         raise CommandRefused(f"{name}: retained command ignored (it would be obeyed again on every "
                              f"reconnect); publish commands without the retain flag")
-    try:
-        body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CommandRefused(f"{name}: the message is not JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise CommandRefused(f"{name}: the message must be a JSON object, got {type(body).__name__}")
     allowed = FIELDS[name]
     unknown = sorted(set(body) - set(allowed) - set(COMMON))
     if unknown:
         known = ", ".join((*COMMON, *allowed))
         raise CommandRefused(f"{name}: unknown field(s) {', '.join(unknown)}; known: {known}")
-    request = body.get("id")
-    if request is not None:
-        request = _text(name, "id", str(request) if isinstance(request, int) else request, MAX_NAME)
     user = _text(name, "user", body.get("user", "anonymous"), MAX_NAME)
     fields: dict[str, Any] = {}
     for field, required in allowed.items():
@@ -89,6 +99,11 @@ def parse(name: str, payload: bytes, *, retained: bool = False) -> Command:
     if "password" in body and not isinstance(body["password"], str):
         raise CommandRefused(f"{name}: password must be text")
     return Command(name, request, user, {**fields, "password": body.get("password")})
+
+
+def _fingerprint(command: Command) -> tuple[Any, ...]:
+    """What a command asks for (its name and fields, never the password): the same id must ask the same."""
+    return (command.name, tuple(sorted((k, v) for k, v in command.fields.items() if k != "password")))
 
 
 class CommandHandler:
@@ -103,24 +118,38 @@ class CommandHandler:
         self.require_auth = require_auth
         self.via = via
         self.refused = 0
-        self._answered: OrderedDict[str, dict[str, Any]] = OrderedDict()  # QoS 1 may deliver twice
+        # (author, id) -> (what was asked, the reply): QoS 1 may deliver twice
+        self._answered: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = OrderedDict()
 
     async def handle(self, name: str, payload: bytes, retained: bool = False) -> dict[str, Any]:
-        """The reply to one command message (never raises)."""
+        """The reply to one command message (never raises).
+
+        Replies are remembered per (authenticated author, id), and only once the sender is authenticated: a
+        refused stranger cannot make a later genuine command with the same id look like a duplicate, and an
+        id its author already used for another command is refused rather than answered with the old reply.
+        """
         request: str | None = None
         user = "anonymous"
+        key: tuple[str, str] | None = None
         try:
-            command = parse(name, payload, retained=retained)
+            try:
+                command = parse(name, payload, retained=retained)
+            except CommandRefused as refused:
+                request = refused.request
+                raise
             request, user = command.id, command.user
-            if request is not None and request in self._answered:
-                return self._answered[request]
             self._authenticate(command)
+            if request is not None:
+                key = (command.user, request)
+                if key in self._answered:
+                    return self._again(command, key)  # or raises CommandRefused
             if self._final():
                 raise CommandRefused(f"{name}: the experiment has ended ({self._state()})")
             detail = await self._obey(command)
         except CommandRefused as refused:
             reply = self._reply(name, request, False, str(refused))
             await self._log_refusal(name, user, str(refused))
+            key = None  # refused before it was obeyed: a corrected command may use the same id
         except ValueError as invalid:  # the engine's own refusal, e.g. resume when not paused
             reply = self._reply(name, request, False, f"{name}: {invalid}")
             await self._log_refusal(name, user, str(invalid))
@@ -129,11 +158,21 @@ class CommandHandler:
             reply = self._reply(name, request, False, f"{name}: failed: {type(exc).__name__}: {exc}")
         else:
             reply = self._reply(name, request, True, detail)
-        if request is not None:
-            self._answered[request] = reply
+        if key is not None:
+            self._answered[key] = (_fingerprint(command), reply)
             while len(self._answered) > 256:
                 self._answered.popitem(last=False)
         return reply
+
+    def _again(self, command: Command, key: tuple[str, str]) -> dict[str, Any]:
+        """The reply to an id its author already used: the same reply for the same command (QoS 1 may deliver
+        twice); a different command under that id is refused."""
+        fingerprint, reply = self._answered[key]
+        if fingerprint == _fingerprint(command):
+            return reply
+        other = "with other fields" if fingerprint[0] == command.name else f"for {fingerprint[0]}"
+        raise CommandRefused(f"{command.name}: id {command.id!r} was already used by {command.user} {other}; "
+                             f"give every command a new id")
 
     def _authenticate(self, command: Command) -> None:
         password = command.fields.pop("password", None)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from operando.telemetry.outbox import Outbox
 from operando.telemetry.settings import BrokerAddress
@@ -28,16 +29,20 @@ PUBLISH_TIMEOUT = 10.0  # s; a broker slower than this counts as gone
 
 class MqttLink:
     """Publishes ``outbox`` to ``broker`` under ``topics`` until :meth:`stop`; ``on_command(name, payload,
-    retained)`` is called on the link's thread for each message on a command topic."""
+    retained)`` is called on the link's thread for each message on a command topic, ``retained`` as the
+    sender published it (``mqtt5``; without it, only for a message kept by the broker before we subscribed)."""
 
     def __init__(self, broker: BrokerAddress, topics: Topics, outbox: Outbox, *, online: bytes,
                  offline: bytes, will: bytes, on_command: Callable[[str, bytes, bool], None] | None = None,
-                 keepalive: int = 10) -> None:
+                 keepalive: int = 10, mqtt5: bool = True) -> None:
         self.broker = broker
         self.topics = topics
         self.outbox = outbox
         self.on_command = on_command
         self.keepalive = keepalive
+        # MQTT 5 lets the commands subscription keep each message's retain flag as published: on 3.1.1 a
+        # broker clears it on live delivery, and a retained command would pass for a fresh one
+        self.mqtt5 = mqtt5
         self._online, self._offline, self._will = online, offline, will
         self.connected = threading.Event()
         self.connections = 0  # how many times a connection was made (1 + reconnections)
@@ -108,7 +113,8 @@ class MqttLink:
             broker.host, broker.port, username=broker.username, password=broker.password,
             identifier=f"operando-engine-{self.topics.rig}-{os.getpid()}", keepalive=self.keepalive,
             will=aiomqtt.Will(self.topics.status, self._will, qos=1, retain=True), tls_params=tls,
-            tls_insecure=broker.tls_insecure if broker.tls else None, timeout=PUBLISH_TIMEOUT)
+            tls_insecure=broker.tls_insecure if broker.tls else None, timeout=PUBLISH_TIMEOUT,
+            protocol=aiomqtt.ProtocolVersion.V5 if self.mqtt5 else aiomqtt.ProtocolVersion.V311)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -159,7 +165,11 @@ class MqttLink:
     async def _connected(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topics.status, self._online, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         if self.on_command is not None:
-            await client.subscribe(self.topics.commands, qos=1, timeout=PUBLISH_TIMEOUT)
+            if self.mqtt5:
+                await client.subscribe(self.topics.commands, options=SubscribeOptions(qos=1, retainAsPublished=True),
+                                       timeout=PUBLISH_TIMEOUT)
+            else:
+                await client.subscribe(self.topics.commands, qos=1, timeout=PUBLISH_TIMEOUT)
         self.outbox.resend_retained()
         self.connections += 1
         self.connected.set()
