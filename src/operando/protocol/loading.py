@@ -12,6 +12,7 @@ from operando.protocol.model import Protocol
 
 def loads_protocol(text: str, *, source_path: str | None = None) -> Protocol:
     """Parse and validate TOML text. Raises ProtocolError (malformed TOML carries its line and column)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some Windows editors write first
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -25,10 +26,13 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
     """Read and validate the protocol file at ``path``."""
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as handle:
+        with open(name, encoding="utf-8-sig") as handle:  # -sig: a leading byte-order mark is not TOML
             text = handle.read()
     except FileNotFoundError:
         raise ProtocolError([("file", "no such protocol file", name)], name) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ProtocolError([("file", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+                                      f"a protocol is a TOML text file", name)], name) from None
+    except OSError as exc:
         raise ProtocolError([("file", f"cannot read it: {exc}", name)], name) from None
     return loads_protocol(text, source_path=name)
