@@ -256,6 +256,8 @@ def loads_rig(text: str, *, source: str | None = None) -> RigSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RigError([("toml", f"malformed TOML: {exc}", None)], source) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise RigError([("toml", "malformed TOML: arrays or tables nested too deeply", None)], source) from None
     problems: list[Problem] = []
     for key in sorted(set(data) - _TOP_LEVEL):
         problems.append((key, f"unknown key; a rig file has {', '.join(sorted(_TOP_LEVEL))}", None))

@@ -124,6 +124,9 @@ def analyse_frames(name: str, frames: Iterable[np.ndarray], pixel_size: float, *
                           divergence=np.array(divergences), max_local_displacement=np.array(largest))
 
 
+MIN_GRID = 4  # px: the smallest displacement cell displacement_field accepts
+
+
 def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r", swmr=True, locking=False)
@@ -139,6 +142,8 @@ def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, dete
     """Analyse the regions (all, or those named) of an experiment file; ``detector`` picks the channel
     (default: ESB if recorded, it keeps its contrast, else the first)."""
     path = Path(path)
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < MIN_GRID:
+        raise AnalysisError(f"grid: must be a whole number of pixels, at least {MIN_GRID}, got {grid!r}")
     if not path.exists():
         raise AnalysisError(f"{path}: no such file")
     results = []
