@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
         console.print("operando export: say what to write: --tiff DIR, --csv FILE, --mpt FILE or "
                       "--frames-csv FILE", markup=False)
         return EXIT_INVALID
-    if not args.file.exists():
-        console.print(f"operando export: {args.file}: no such file", markup=False)
+    if not args.file.is_file():
+        what = "a folder, not an experiment file" if args.file.is_dir() else "no such file"
+        console.print(f"operando export: {args.file}: {what}", markup=False)
         return EXIT_INVALID
     targets = [t for t in (args.csv, args.mpt, args.frames_csv) if t is not None]
     taken = [str(t) for t in targets if t.exists()]

@@ -144,8 +144,8 @@ def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, dete
     path = Path(path)
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < MIN_GRID:
         raise AnalysisError(f"grid: must be a whole number of pixels, at least {MIN_GRID}, got {grid!r}")
-    if not path.exists():
-        raise AnalysisError(f"{path}: no such file")
+    if not path.is_file():
+        raise AnalysisError(f"{path}: {'a folder, not an experiment file' if path.is_dir() else 'no such file'}")
     results = []
     with _open(path) as file:
         group = file.get("entry/rois")
