@@ -229,3 +229,19 @@ def test_as_a_process_an_unexpected_failure_and_debug(files: Path) -> None:
     assert debug.returncode == 1
     assert "Traceback (most recent call last):" in debug.stderr and "KeyError: 'plan'" in debug.stderr
     assert debug.stderr.splitlines()[-1] == "operando check: KeyError: 'plan'"
+
+
+def test_as_a_process_a_logged_exception_is_one_line(files: Path) -> None:
+    logs = ("import logging, operando.cli.check as check\n"
+            "def run(args):\n"
+            "    try:\n"
+            "        {}['beam']\n"
+            "    except KeyError:\n"
+            "        logging.getLogger('operando.drivers.zeiss').exception('could not stop the scan')\n"
+            "    return 1\n"
+            "check.run = run")
+    plain = _operando("check", "p.toml", cwd=files, code=logs)
+    assert plain.returncode == 1
+    assert plain.stderr == "could not stop the scan (KeyError: 'beam')\n"
+    debug = _operando("check", "p.toml", "--debug", cwd=files, code=logs)
+    assert "Traceback (most recent call last):" in debug.stderr and "could not stop the scan" in debug.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 import traceback
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_INVALID
+    last_resort = logging.lastResort  # what logs a warning when nothing is configured: no traceback there
+    if not debug:
+        logging.lastResort = _brief_handler()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -67,6 +71,25 @@ def main(argv: list[str] | None = None) -> int:
         hint = " (operando --debug shows where)" if code == EXIT_FAILED and not debug else ""
         print(f"operando {args.command}: {describe(exc)}{hint}", file=sys.stderr)
         return code
+    finally:
+        logging.lastResort = last_resort
+
+
+class _BriefFormatter(logging.Formatter):
+    """A logged warning or error as its message and, where an exception came with it, what failed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" ({describe(record.exc_info[1])})"
+        return text
+
+
+def _brief_handler() -> logging.Handler:
+    handler = logging.StreamHandler()  # sys.stderr as it is when a record comes
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_BriefFormatter())
+    return handler
 
 
 def _leaf(exc: BaseException) -> BaseException:
