@@ -32,7 +32,6 @@ def files(tmp_path: Path) -> Path:
         (tmp_path / name).write_bytes(PNG)
     (tmp_path / "text.h5").write_text("time,voltage\n0,3.7\n")
     (tmp_path / "deep.toml").write_text("a = " + "[" * 60000 + "]" * 60000 + "\n")
-    (tmp_path / "dangling.h5").symlink_to(tmp_path / "nowhere" / "target.h5")
     return tmp_path
 
 
@@ -52,8 +51,6 @@ CASES: list[tuple[str, set[int], str]] = [
     (f"simulate {SHORT} --seed 1.5 --out {{d}}/o.h5", {2}, "--seed: expected a whole number"),
     (f"simulate {SHORT} --out {{d}}/folder", {2}, "already exists"),
     (f"simulate {SHORT} --out {{d}}/empty.h5", {2}, "already exists"),
-    (f"simulate {SHORT} --out {{d}}/dangling.h5", {2}, "already exists"),
-    (f"run {SHORT} --rig {RIG} --out {{d}}/dangling.h5", {2}, "already exists"),
     (f"simulate {SHORT} --broker embedded --telemetry-interval abc --out {{d}}/o.h5", {2},
      "--telemetry-interval"),
     (f"simulate {SHORT} --broker embedded --telemetry-interval=-1s --out {{d}}/o.h5", {2},
@@ -127,22 +124,6 @@ def test_bad_input_ends_in_one_line_naming_the_problem(line: str, codes: set[int
     assert err.startswith(f"operando {arguments[0]}") or f"operando {arguments[0]}: error:" in err, err
     assert names in err, err
     assert not (files / "o.h5").exists()  # nothing was started
-
-
-def test_two_runs_in_the_same_second_get_two_default_files(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import UTC, datetime
-
-    from operando.cli.simulate import default_out
-    from operando.protocol import load_protocol, resolve
-
-    monkeypatch.chdir(tmp_path)
-    plan, now = resolve(load_protocol(SHORT)), datetime(2026, 12, 4, 17, 3, 40, tzinfo=UTC)
-    first = default_out(plan, now)
-    assert first == Path("runs/telemetry-short-20261204T170340Z.h5")
-    first.parent.mkdir()
-    first.write_bytes(b"")
-    assert default_out(plan, now) == Path("runs/telemetry-short-20261204T170340Z-2.h5")
 
 
 def test_no_display_is_one_line_not_a_qt_abort(monkeypatch: pytest.MonkeyPatch,

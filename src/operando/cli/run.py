@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"operando run: {exc}", markup=False)
         return EXIT_INVALID
     out = args.out or default_out(plan)
-    if out.exists() or out.is_symlink():  # a dangling link too: the record would land where it points
+    if out.exists():
         console.print(f"operando run: --out {out} already exists; a record is never overwritten.",
                       markup=False)
         return EXIT_INVALID

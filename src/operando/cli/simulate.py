@@ -74,15 +74,10 @@ def _seed(text: str) -> int:
 
 
 def default_out(plan: Plan, now: datetime | None = None) -> Path:
-    """runs/<protocol name>-<UTC time>.h5 in the working folder; -2, -3, ... when a run of the same second
-    took that name."""
+    """runs/<protocol name>-<UTC time>.h5 in the working folder."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in plan.name) or "experiment"
-    out, number = Path("runs") / f"{safe_name}-{stamp}.h5", 1
-    while out.exists() or out.is_symlink():
-        number += 1
-        out = Path("runs") / f"{safe_name}-{stamp}-{number}.h5"
-    return out
+    return Path("runs") / f"{safe_name}-{stamp}.h5"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"operando simulate: {exc}", markup=False)
         return EXIT_INVALID
     out = args.out or default_out(plan)
-    if out.exists() or out.is_symlink():  # a dangling link too: the record would land where it points
+    if out.exists():
         console.print(f"operando simulate: --out {out} already exists; a record is never overwritten.",
                       markup=False)
         return EXIT_INVALID
