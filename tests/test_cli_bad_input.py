@@ -69,7 +69,7 @@ CASES: list[tuple[str, set[int], str]] = [
     (f"run {SHORT} --rig {RIG} --speed -1 --out {{d}}/o.h5", {2}, "--speed"),
     ("run {d}/missing.toml --rig " + str(RIG), {2}, "no such protocol file"),
     ("resume {d}/missing.h5", {2}, "no such file"),
-    ("resume {d}/folder", {2}, "folder: a folder, not an experiment file"),
+    ("resume {d}/folder", {2}, "folder: not a readable experiment file"),
     ("resume {d}/empty.h5", {2}, "empty.h5"),
     ("resume {d}/binary.h5", {2}, "binary.h5"),
     ("resume {d}/text.h5", {2}, "text.h5"),

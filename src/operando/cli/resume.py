@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
         speed = _speed(args.speed)
-        if not path.is_file():
-            raise CannotResume(f"{path}: {'a folder, not an experiment file' if path.is_dir() else 'no such file'}")
+        if not path.exists():
+            raise CannotResume(f"{path}: no such file")
         plan, rig_config = _plan(path)
         state = read_resume_state(path, plan)
     except (ProtocolError, CannotResume, ValueError, OSError) as exc:
