@@ -68,7 +68,7 @@ class TelemetryService:
             offline=self._status("offline", "engine stopped"),
             will=self._status("offline", "connection lost"),
             on_command=self._on_command if self.handler is not None else None,
-            keepalive=self.settings.keepalive, mqtt5=self.embedded is None)  # amqtt speaks 3.1.1 only
+            keepalive=self.settings.keepalive)
         self.link.start()
         self.sink.publish_state()
         self._sink_task = self._loop.create_task(self.sink.run(), name="telemetry sink")

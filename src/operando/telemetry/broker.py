@@ -109,7 +109,7 @@ class EmbeddedBroker:
     def address(self) -> BrokerAddress:
         if self.port is None:
             raise RuntimeError("the embedded broker is not running")
-        return BrokerAddress(HOST, self.port)
+        return BrokerAddress(HOST, self.port, mqtt5=False)  # amqtt: MQTT 3.1.1 only
 
     def start(self, timeout: float = 10.0) -> BrokerAddress:
         port = self.requested_port

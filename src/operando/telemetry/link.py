@@ -30,19 +30,17 @@ PUBLISH_TIMEOUT = 10.0  # s; a broker slower than this counts as gone
 class MqttLink:
     """Publishes ``outbox`` to ``broker`` under ``topics`` until :meth:`stop`; ``on_command(name, payload,
     retained)`` is called on the link's thread for each message on a command topic, ``retained`` as the
-    sender published it (``mqtt5``; without it, only for a message kept by the broker before we subscribed)."""
+    sender published it (MQTT 5's retain-as-published; a 3.1.1 broker clears the flag on live delivery, and a
+    retained command would pass for a fresh one)."""
 
     def __init__(self, broker: BrokerAddress, topics: Topics, outbox: Outbox, *, online: bytes,
                  offline: bytes, will: bytes, on_command: Callable[[str, bytes, bool], None] | None = None,
-                 keepalive: int = 10, mqtt5: bool = True) -> None:
+                 keepalive: int = 10) -> None:
         self.broker = broker
         self.topics = topics
         self.outbox = outbox
         self.on_command = on_command
         self.keepalive = keepalive
-        # MQTT 5 lets the commands subscription keep each message's retain flag as published: on 3.1.1 a
-        # broker clears it on live delivery, and a retained command would pass for a fresh one
-        self.mqtt5 = mqtt5
         self._online, self._offline, self._will = online, offline, will
         self.connected = threading.Event()
         self.connections = 0  # how many times a connection was made (1 + reconnections)
@@ -114,7 +112,7 @@ class MqttLink:
             identifier=f"operando-engine-{self.topics.rig}-{os.getpid()}", keepalive=self.keepalive,
             will=aiomqtt.Will(self.topics.status, self._will, qos=1, retain=True), tls_params=tls,
             tls_insecure=broker.tls_insecure if broker.tls else None, timeout=PUBLISH_TIMEOUT,
-            protocol=aiomqtt.ProtocolVersion.V5 if self.mqtt5 else aiomqtt.ProtocolVersion.V311)
+            protocol=aiomqtt.ProtocolVersion.V5 if broker.mqtt5 else aiomqtt.ProtocolVersion.V311)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -165,7 +163,7 @@ class MqttLink:
     async def _connected(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topics.status, self._online, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         if self.on_command is not None:
-            if self.mqtt5:
+            if self.broker.mqtt5:
                 await client.subscribe(self.topics.commands, options=SubscribeOptions(qos=1, retainAsPublished=True),
                                        timeout=PUBLISH_TIMEOUT)
             else:
