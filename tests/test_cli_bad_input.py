@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 import operando.protocol  # noqa: F401 - pydantic before Qt: shiboken's import hook breaks a late pydantic import
@@ -32,6 +34,14 @@ def files(tmp_path: Path) -> Path:
         (tmp_path / name).write_bytes(PNG)
     (tmp_path / "text.h5").write_text("time,voltage\n0,3.7\n")
     (tmp_path / "deep.toml").write_text("a = " + "[" * 60000 + "]" * 60000 + "\n")
+    with h5py.File(tmp_path / "other.h5", "w") as other:  # HDF5, but not an operando record
+        other["x"] = np.arange(3)
+    with h5py.File(tmp_path / "flat.h5", "w") as flat:  # a region whose frames are not (n, detector, y, x)
+        flat.create_group("entry/rois/r1")["frames"] = np.zeros((2, 3), np.uint16)
+    with h5py.File(tmp_path / "labels.h5", "w") as labels:
+        region = labels.create_group("entry/rois/r1")
+        region["frames"] = np.zeros((1, 1, 8, 8), np.uint16)
+        region.attrs["detectors"] = "SE2, ESB"
     return tmp_path
 
 
@@ -73,6 +83,7 @@ CASES: list[tuple[str, set[int], str]] = [
     ("resume {d}/empty.h5", {2}, "empty.h5"),
     ("resume {d}/binary.h5", {2}, "binary.h5"),
     ("resume {d}/text.h5", {2}, "text.h5"),
+    ("resume {d}/other.h5", {2}, "other.h5: not an operando experiment file (it has no 'entry')"),
     ("resume {d}/missing.h5 --speed -1", {2}, "--speed"),
     ("export {d}/missing.h5 --csv {d}/o.csv", {2}, "no such file"),
     ("export {d}/folder --csv {d}/o.csv", {2}, "folder: a folder, not an experiment file"),
@@ -80,11 +91,16 @@ CASES: list[tuple[str, set[int], str]] = [
     ("export {d}/binary.h5 --csv {d}/o.csv", {1, 2}, "binary.h5"),
     ("export {d}/text.h5 --mpt {d}/o.mpt", {1, 2}, "text.h5"),
     ("export {d}/text.h5", {2}, "say what to write"),
+    ("export {d}/other.h5 --csv {d}/o.csv", {2}, "other.h5: not an operando experiment file (it has no 'entry')"),
+    ("export {d}/flat.h5 --tiff {d}/stacks", {2}, "flat.h5: not an operando experiment file (it has no 'electrochem')"),
     ("analyse {d}/missing.h5", {2}, "no such file"),
     ("analyse {d}/folder", {2}, "folder: a folder, not an experiment file"),
     ("analyse {d}/empty.h5", {2}, "not a readable HDF5 file"),
     ("analyse {d}/binary.h5", {2}, "not a readable HDF5 file"),
     ("analyse {d}/text.h5", {2}, "not a readable HDF5 file"),
+    ("analyse {d}/other.h5", {2}, "other.h5: no regions of interest"),
+    ("analyse {d}/flat.h5", {2}, "region 'r1': frames must be (frame, detector, y, x), got shape (2, 3)"),
+    ("analyse {d}/labels.h5", {2}, "region 'r1': its 'detectors' attribute is not a JSON list"),
     ("analyse {d}/text.h5 --grid 0", {2}, "--grid: must be at least 4 pixels, got '0'"),
     ("analyse {d}/text.h5 --grid -5", {2}, "--grid: must be at least 4 pixels, got '-5'"),
     ("analyse {d}/text.h5 --grid 2.5", {2}, "--grid: expected a whole number of pixels"),

@@ -164,8 +164,14 @@ def _analyse_region(path: Path, group: h5py.Group, name: str, detector: str | No
     if "frames" not in group:
         raise AnalysisError(f"{path}: region {name!r} has no frames dataset")
     frames = group["frames"]
-    detectors = json.loads(group.attrs.get("detectors", "[]")) or [f"detector {k}" for k in
-                                                                      range(frames.shape[1])]
+    if frames.ndim != 4:
+        raise AnalysisError(f"{path}: region {name!r}: frames must be (frame, detector, y, x), got shape "
+                            f"{frames.shape}")
+    try:
+        detectors = json.loads(group.attrs.get("detectors", "[]")) or [f"detector {k}" for k in
+                                                                          range(frames.shape[1])]
+    except (json.JSONDecodeError, TypeError):
+        raise AnalysisError(f"{path}: region {name!r}: its 'detectors' attribute is not a JSON list") from None
     lowered = [d.lower() for d in detectors]
     if detector is not None:
         if detector.lower() not in lowered:
