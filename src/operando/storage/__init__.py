@@ -11,11 +11,11 @@ from operando.storage._rois import (
 )
 from operando.storage._table import Column, Table
 from operando.storage._writer import FileWriter
-from operando.storage.reader import ExperimentRecord, NotARecord, RegionRecord, read_experiment, read_frames
+from operando.storage.reader import ExperimentRecord, RegionRecord, read_experiment, read_frames
 
 __all__ = [
     "DISPLACEMENT_CELL", "EC_SOURCES", "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "FRAME_TABLE", "IMPEDANCE",
-    "NotARecord", "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord",
-    "Section", "Table", "displacement_grid", "read_experiment", "read_frames", "repair_killed_file", "technique_labels",
+    "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord", "Section",
+    "Table", "displacement_grid", "read_experiment", "read_frames", "repair_killed_file", "technique_labels",
     "trigger_labels",
 ]
