@@ -135,6 +135,24 @@ def test_an_id_reused_for_another_command_is_refused_not_answered_with_the_old_r
     assert experiment.calls[-1] == ("abort", "aborted (by bob over MQTT)")
 
 
+def test_a_second_delivery_while_the_first_is_being_obeyed_waits_for_its_reply() -> None:
+    class Slow(Recorder):
+        async def note(self, text: str, author: str = "researcher") -> None:
+            for _ in range(5):  # the record takes a while: the duplicate arrives meanwhile
+                await asyncio.sleep(0)
+            await super().note(text, author)
+
+    async def twice() -> list[dict]:
+        handler = CommandHandler(experiment)
+        payload = json.dumps({"id": "p", "user": "alice"}).encode()
+        return list(await asyncio.gather(handler.handle("pause", payload), handler.handle("pause", payload)))
+
+    experiment = Slow()
+    first, second = asyncio.run(twice())
+    assert first == second and first["ok"]
+    assert experiment.calls == [("pause", "paused by alice", "alice")]
+
+
 def _users(tmp_path: Path) -> PasswordFile:
     salt = b"fixedsalt123"
     digest = hashlib.pbkdf2_hmac("sha512", b"wonderland", salt, 101, 64)

@@ -7,6 +7,7 @@ A command is a JSON object on ``operando/<rig>/commands/<name>``: ``id`` (echoed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000  # characters of a note or reason
 MAX_NAME = 64  # characters of an id or a user name
+MAX_REMEMBERED = 256  # (author, id) pairs whose reply is kept for a second delivery
 MAX_LOGGED_REFUSALS = 100  # refused commands written to the record; past that only counted (no flooding)
 FIELDS = {  # command -> {field: required}
     "pause": {"reason": False},
@@ -118,8 +120,9 @@ class CommandHandler:
         self.require_auth = require_auth
         self.via = via
         self.refused = 0
-        # (author, id) -> (what was asked, the reply): QoS 1 may deliver twice
-        self._answered: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = OrderedDict()
+        # (author, id) -> (what was asked, its reply when known): QoS 1 may deliver twice
+        self._answered: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[dict[str, Any]]]] = \
+            OrderedDict()
 
     async def handle(self, name: str, payload: bytes, retained: bool = False) -> dict[str, Any]:
         """The reply to one command message (never raises).
@@ -130,7 +133,9 @@ class CommandHandler:
         """
         request: str | None = None
         user = "anonymous"
-        key: tuple[str, str] | None = None
+        reserved: tuple[str, str] | None = None  # this message's (author, id), once it is to be obeyed
+        pending: asyncio.Future[dict[str, Any]] | None = None  # its reply, for a second delivery meanwhile
+        obeyed = False
         try:
             try:
                 command = parse(name, payload, retained=retained)
@@ -140,17 +145,23 @@ class CommandHandler:
             request, user = command.id, command.user
             self._authenticate(command)
             if request is not None:
-                key = (command.user, request)
-                if key in self._answered:
-                    return self._again(command, key)  # or raises CommandRefused
+                known = self._answered.get((command.user, request))
+                if known is not None:
+                    return await self._again(command, *known)  # or raises CommandRefused
+                reserved = (command.user, request)  # before any await: a second delivery now waits for this
+                pending = asyncio.get_running_loop().create_future()
+                self._answered[reserved] = (_fingerprint(command), pending)
+                while len(self._answered) > MAX_REMEMBERED:
+                    self._answered.popitem(last=False)
             if self._final():
                 raise CommandRefused(f"{name}: the experiment has ended ({self._state()})")
             detail = await self._obey(command)
+            obeyed = True
         except CommandRefused as refused:
             reply = self._reply(name, request, False, str(refused))
             await self._log_refusal(name, user, str(refused))
-            key = None  # refused before it was obeyed: a corrected command may use the same id
         except ValueError as invalid:  # the engine's own refusal, e.g. resume when not paused
+            obeyed = True  # asked of the engine: a second delivery gets this answer, not a second try
             reply = self._reply(name, request, False, f"{name}: {invalid}")
             await self._log_refusal(name, user, str(invalid))
         except Exception as exc:  # noqa: BLE001 - a command must never break the engine
@@ -158,18 +169,18 @@ class CommandHandler:
             reply = self._reply(name, request, False, f"{name}: failed: {type(exc).__name__}: {exc}")
         else:
             reply = self._reply(name, request, True, detail)
-        if key is not None:
-            self._answered[key] = (_fingerprint(command), reply)
-            while len(self._answered) > 256:
-                self._answered.popitem(last=False)
+        if pending is not None:
+            pending.set_result(reply)
+            if not obeyed and reserved in self._answered:  # refused before it was obeyed: a corrected
+                del self._answered[reserved]                # command may use the same id
         return reply
 
-    def _again(self, command: Command, key: tuple[str, str]) -> dict[str, Any]:
+    async def _again(self, command: Command, fingerprint: tuple[Any, ...],
+                     reply: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
         """The reply to an id its author already used: the same reply for the same command (QoS 1 may deliver
-        twice); a different command under that id is refused."""
-        fingerprint, reply = self._answered[key]
+        twice, even while the first is being obeyed); a different command under that id is refused."""
         if fingerprint == _fingerprint(command):
-            return reply
+            return await asyncio.shield(reply)
         other = "with other fields" if fingerprint[0] == command.name else f"for {fingerprint[0]}"
         raise CommandRefused(f"{command.name}: id {command.id!r} was already used by {command.user} {other}; "
                              f"give every command a new id")
