@@ -160,6 +160,8 @@ def test_a_microscope_fault_mid_run_costs_frames_not_points(tmp_path: Path) -> N
     record = read_experiment(result.path)
     faults = [f for f in record.events_of("fault") if "frame lost" in f["message"]]
     assert [round(f["t"] / HOUR) for f in faults] == [10, 12, 14]
+    # SmartSEM's own code reaches the record (docs/drivers: API_E_GRAB_FAIL = 1016)
+    assert [(f["code"], f["name"]) for f in faults] == [(1016, "API_E_GRAB_FAIL")] * 3
     assert record.events_of("region_suspended")[0]["region"] == "wide"
     t = record.rois["wide"].table["t_requested"]
     assert not np.any((t > 9.5 * HOUR) & (t < 14.5 * HOUR))

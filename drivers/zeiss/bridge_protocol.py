@@ -98,7 +98,10 @@ def encode(message: dict[str, Any]) -> bytes:
 
 def decode(line: bytes) -> dict[str, Any]:
     """Parse one JSON line into an object; ValueError when it is not one."""
-    message = json.loads(line.decode("utf-8"))
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except RecursionError:  # json recurses per level: a line of 60000 '[' would end the server's handler
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise ValueError(f"expected a JSON object, got {type(message).__name__}")
     return message

@@ -54,6 +54,10 @@ def run_bridge(args: argparse.Namespace) -> int:
         print(f"operando bridge: --token-file {str(args.token_file)!r}: cannot read it ({exc.strerror})",
               file=sys.stderr)
         return 2
+    except UnicodeDecodeError:
+        print(f"operando bridge: --token-file {str(args.token_file)!r} is not UTF-8 text; put a long random "
+              f"token in it", file=sys.stderr)
+        return 2
     if not token:
         print(f"operando bridge: --token-file {str(args.token_file)!r} is empty; put a long random "
               f"token in it", file=sys.stderr)

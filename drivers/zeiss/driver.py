@@ -436,15 +436,17 @@ class ZeissMicroscope:
                 await self._select_channel(zone, detector)
             frame_time = await self._get_float("AP_FRAME_TIME") / 1000.0
             problem = ""
+            failed: GrabFailed | None = None  # the vendor's error, when SmartSEM's Grab itself failed
             for attempt in range(1, self.config.grab_attempts + 1):
                 t_start, t_end = await self._scan_one_frame(frame_time)
                 images: dict[str, GrabbedImage] = {}
-                problem = ""
+                problem, failed = "", None
                 for zone, detector in enumerate(detectors):
                     await self._select_channel(zone, detector)
                     code, grabbed = await self._grab_on_thread(detector)
                     if code == 1016:  # API_E_GRAB_FAIL happens now and then: a fresh scan usually cures it
-                        problem = str(GrabFailed(code, f"Grab of {detector}"))
+                        failed = GrabFailed(code, f"Grab of {detector}")
+                        problem = str(failed)
                         break
                     check(code, f"Grab of {detector}")
                     assert grabbed is not None
@@ -458,7 +460,8 @@ class ZeissMicroscope:
                     break
                 log.warning("grab attempt %d/%d rejected: %s", attempt, self.config.grab_attempts, problem)
             else:
-                raise FrameRejected(problem, self.config.grab_attempts)
+                raise FrameRejected(problem, self.config.grab_attempts, code=failed.code if failed else None,
+                                    name=failed.name if failed else "")
             for detector, grabbed in images.items():
                 self._previous[detector] = grabbed.image
             return await self._frames(images, scan, t_start, t_end, attempt)

@@ -117,10 +117,13 @@ def check(code: int, call: str) -> None:
 class FrameRejected(InstrumentError):
     """Every grab attempt gave a frame that failed the sanity checks (blank, stale or incomplete)."""
 
-    def __init__(self, reason: str, attempts: int) -> None:
+    def __init__(self, reason: str, attempts: int, *, code: int | None = None, name: str = "") -> None:
         self.reason = reason
         self.attempts = attempts
+        # the last attempt's vendor code (API_E_GRAB_FAIL) travels on to the fault event; the reason has it in
+        # words already, so the message does not repeat it
         super().__init__(f"frame rejected after {attempts} attempts: {reason}", instrument=INSTRUMENT)
+        self.code, self.name = code, name
 
 
 class StageTimeout(InstrumentError):

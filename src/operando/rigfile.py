@@ -251,10 +251,13 @@ def _instrument(table: object, where: str, role: str, problems: list[Problem],
 
 def loads_rig(text: str, *, source: str | None = None) -> RigSpec:
     """Parse and validate rig TOML; every problem is reported at once, each naming its table and key."""
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RigError([("toml", f"malformed TOML: {exc}", None)], source) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise RigError([("toml", "malformed TOML: arrays or tables nested too deeply", None)], source) from None
     problems: list[Problem] = []
     for key in sorted(set(data) - _TOP_LEVEL):
         problems.append((key, f"unknown key; a rig file has {', '.join(sorted(_TOP_LEVEL))}", None))
@@ -309,10 +312,13 @@ def load_rig(path: str | os.PathLike[str]) -> RigSpec:
     """Read and validate the rig file at ``path``."""
     name = os.fspath(path)
     try:
-        text = Path(name).read_text(encoding="utf-8")
+        text = Path(name).read_text(encoding="utf-8-sig")  # -sig: a leading byte-order mark is not TOML
     except FileNotFoundError:
         raise RigError([("file", "no such rig file", name)], name) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise RigError([("file", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+                                 f"a rig file is a TOML text file", name)], name) from None
+    except OSError as exc:
         raise RigError([("file", f"cannot read it: {exc}", name)], name) from None
     return loads_rig(text, source=name)
 

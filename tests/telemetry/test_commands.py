@@ -105,6 +105,7 @@ def test_retained_commands_are_never_obeyed() -> None:
     experiment = Recorder()
     reply = handle(CommandHandler(experiment), "abort", {"id": "r"}, retained=True)
     assert not reply["ok"] and "retained command ignored" in reply["error"]
+    assert reply["id"] == "r"  # the sender learns which of its commands was refused
     assert experiment.calls == []
 
 
@@ -114,6 +115,42 @@ def test_a_command_delivered_twice_is_obeyed_once() -> None:
     first = handle(handler, "pause", {"id": "same", "user": "alice"})
     second = handle(handler, "pause", {"id": "same", "user": "alice"})
     assert first == second and len(experiment.calls) == 1
+
+
+def test_an_id_reused_for_another_command_is_refused_not_answered_with_the_old_reply() -> None:
+    experiment = Recorder()
+    handler = CommandHandler(experiment)
+    assert handle(handler, "pause", {"id": "x", "user": "alice", "reason": "dewar"})["ok"]
+    other = handle(handler, "abort", {"id": "x", "user": "alice"})
+    assert other["command"] == "abort" and not other["ok"]
+    assert other["error"] == "abort: id 'x' was already used by alice for pause; give every command a new id"
+    changed = handle(handler, "pause", {"id": "x", "user": "alice", "reason": "other"})
+    assert changed["error"] == "pause: id 'x' was already used by alice with other fields; give every command " \
+                               "a new id"
+    assert experiment.calls == [("pause", "dewar", "alice")]
+    assert any("remote command abort from 'alice' refused: abort: id 'x' was already used" in text
+               for text, _ in experiment.notes)
+    # the same id from someone else is their own command
+    assert handle(handler, "abort", {"id": "x", "user": "bob"})["ok"]
+    assert experiment.calls[-1] == ("abort", "aborted (by bob over MQTT)")
+
+
+def test_a_second_delivery_while_the_first_is_being_obeyed_waits_for_its_reply() -> None:
+    class Slow(Recorder):
+        async def note(self, text: str, author: str = "researcher") -> None:
+            for _ in range(5):  # the record takes a while: the duplicate arrives meanwhile
+                await asyncio.sleep(0)
+            await super().note(text, author)
+
+    async def twice() -> list[dict]:
+        handler = CommandHandler(experiment)
+        payload = json.dumps({"id": "p", "user": "alice"}).encode()
+        return list(await asyncio.gather(handler.handle("pause", payload), handler.handle("pause", payload)))
+
+    experiment = Slow()
+    first, second = asyncio.run(twice())
+    assert first == second and first["ok"]
+    assert experiment.calls == [("pause", "paused by alice", "alice")]
 
 
 def _users(tmp_path: Path) -> PasswordFile:
@@ -139,6 +176,19 @@ def test_with_authentication_only_listed_users_with_their_password_are_obeyed(tm
     logged = "\n".join(text for text, _ in experiment.notes)
     assert "remote command pause from 'mallory' refused: pause: not authenticated" in logged
     assert "wonderland" not in logged  # a password never reaches the record
+
+
+def test_a_refused_stranger_cannot_shadow_an_authenticated_command_with_the_same_id(tmp_path: Path) -> None:
+    experiment = Recorder()
+    handler = CommandHandler(experiment, users=_users(tmp_path), require_auth=True)
+    assert "not authenticated" in handle(handler, "abort", {"id": "a1"})["error"]
+    assert "not authenticated" in handle(handler, "abort", {"id": "a1", "user": "alice", "password": "x"})["error"]
+    reply = handle(handler, "abort", {"id": "a1", "user": "alice", "password": "wonderland"})
+    assert reply["ok"] and experiment.calls == [("abort", "aborted (by alice over MQTT)")]
+    # a stranger claiming alice's name with her id gets no cached answer: refused as unauthenticated
+    assert "not authenticated" in handle(handler, "abort", {"id": "a1", "user": "alice"})["error"]
+    again = handle(handler, "abort", {"id": "a1", "user": "alice", "password": "wonderland"})
+    assert again == reply and len(experiment.calls) == 1  # a second delivery is answered, not obeyed
 
 
 def test_refusals_written_to_the_record_are_capped() -> None:

@@ -23,8 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="write drift and the displacement fields to this new HDF5 file")
     parser.add_argument("--region", action="append", help="analyse only this region (repeatable)")
     parser.add_argument("--detector", help="register this detector's frames (default: ESB if recorded)")
-    parser.add_argument("--grid", type=int, default=64, help="px per displacement cell (default 64)")
+    parser.add_argument("--grid", type=_grid, default=64, help="px per displacement cell (default 64, at least 4)")
     parser.set_defaults(handler=run)
+
+
+def _grid(text: str) -> int:
+    """--grid: a whole number of pixels, at least 4 (argparse turns the ValueError into a usage error)."""
+    try:
+        grid = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if grid < 4:
+        raise argparse.ArgumentTypeError(f"must be at least 4 pixels, got {text!r}")
+    return grid
 
 
 def _nm(value: float) -> str:

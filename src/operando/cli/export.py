@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from operando.export import write_csv, write_frames_csv, write_mpt, write_tiff_stacks
+from operando.storage.reader import NotARecord
 
 EXIT_INVALID = 2
 
@@ -36,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
         console.print("operando export: say what to write: --tiff DIR, --csv FILE, --mpt FILE or "
                       "--frames-csv FILE", markup=False)
         return EXIT_INVALID
-    if not args.file.exists():
-        console.print(f"operando export: {args.file}: no such file", markup=False)
+    if not args.file.is_file():
+        what = "a folder, not an experiment file" if args.file.is_dir() else "no such file"
+        console.print(f"operando export: {args.file}: {what}", markup=False)
         return EXIT_INVALID
     targets = [t for t in (args.csv, args.mpt, args.frames_csv) if t is not None]
     taken = [str(t) for t in targets if t.exists()]
@@ -56,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         if args.frames_csv is not None:
             out.print(f"frames {args.frames_csv} ({write_frames_csv(args.file, args.frames_csv)} frames)",
                       markup=False)
+    except NotARecord as exc:  # names the file itself
+        console.print(f"operando export: {exc}", markup=False)
+        return EXIT_INVALID
     except (OSError, KeyError, ValueError) as exc:
         console.print(f"operando export: {args.file}: {exc}", markup=False)
         return 1

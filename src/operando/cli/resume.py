@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         plan, rig_config = _plan(path)
         state = read_resume_state(path, plan)
     except (ProtocolError, CannotResume, ValueError, OSError) as exc:
-        console.print(f"operando resume: {exc}", markup=False)
+        where = f"{path}: not a readable experiment file: " if isinstance(exc, OSError) else ""  # h5py's words
+        console.print(f"operando resume: {where}{exc}", markup=False)
         return EXIT_INVALID
     simulated = args.rig is None
     if simulated and rig_config.get("rig") != "simulated":

@@ -124,6 +124,9 @@ def analyse_frames(name: str, frames: Iterable[np.ndarray], pixel_size: float, *
                           divergence=np.array(divergences), max_local_displacement=np.array(largest))
 
 
+MIN_GRID = 4  # px: the smallest displacement cell displacement_field accepts
+
+
 def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r", swmr=True, locking=False)
@@ -139,8 +142,10 @@ def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, dete
     """Analyse the regions (all, or those named) of an experiment file; ``detector`` picks the channel
     (default: ESB if recorded, it keeps its contrast, else the first)."""
     path = Path(path)
-    if not path.exists():
-        raise AnalysisError(f"{path}: no such file")
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < MIN_GRID:
+        raise AnalysisError(f"grid: must be a whole number of pixels, at least {MIN_GRID}, got {grid!r}")
+    if not path.is_file():
+        raise AnalysisError(f"{path}: {'a folder, not an experiment file' if path.is_dir() else 'no such file'}")
     results = []
     with _open(path) as file:
         group = file.get("entry/rois")
@@ -159,8 +164,14 @@ def _analyse_region(path: Path, group: h5py.Group, name: str, detector: str | No
     if "frames" not in group:
         raise AnalysisError(f"{path}: region {name!r} has no frames dataset")
     frames = group["frames"]
-    detectors = json.loads(group.attrs.get("detectors", "[]")) or [f"detector {k}" for k in
-                                                                      range(frames.shape[1])]
+    if frames.ndim != 4:
+        raise AnalysisError(f"{path}: region {name!r}: frames must be (frame, detector, y, x), got shape "
+                            f"{frames.shape}")
+    try:
+        detectors = json.loads(group.attrs.get("detectors", "[]")) or [f"detector {k}" for k in
+                                                                          range(frames.shape[1])]
+    except (json.JSONDecodeError, TypeError):
+        raise AnalysisError(f"{path}: region {name!r}: its 'detectors' attribute is not a JSON list") from None
     lowered = [d.lower() for d in detectors]
     if detector is not None:
         if detector.lower() not in lowered:

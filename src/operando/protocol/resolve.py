@@ -664,6 +664,14 @@ class _Resolver:
         if current is None:
             return None, 0
         per_pulse = abs(current) * step.pulse
+        if step.max_pulses is not None and step.max_pulses > MAX_GITT_PULSES:
+            self.problem(
+                join_path(path, "max_pulses"),
+                f"{step.max_pulses} pulse/rest pairs are more than {MAX_GITT_PULSES}: plan at most "
+                f"{MAX_GITT_PULSES} (longer pulses or a larger current cover the same capacity in fewer)",
+                step.max_pulses,
+            )
+            return None, 0
         if capacity is None:
             if step.max_pulses is None:
                 self.problem(

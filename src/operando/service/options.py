@@ -52,7 +52,7 @@ def settings_from_args(args: argparse.Namespace, default_rig: str) -> TelemetryS
     try:
         interval = parse_quantity(args.telemetry_interval, "time", field="--telemetry-interval")
     except QuantityError as exc:
-        raise TelemetryConfigError(f"--telemetry-interval: {exc}") from None
+        raise TelemetryConfigError(str(exc)) from None  # the message already names --telemetry-interval
     if args.embedded_port is not None and not 0 < args.embedded_port < 65536:
         raise TelemetryConfigError(f"--embedded-port must be 1-65535, got {args.embedded_port}")
     if args.command_users is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from operando.errors import OperandoError
 from operando.storage._rois import FRAME_TABLE
 
 
@@ -95,8 +97,21 @@ class ExperimentRecord:
         return [{"t": t, **payload} for t, k, payload in self.events if k == kind]
 
 
+class NotARecord(OperandoError, ValueError):
+    """An HDF5 file that is not an operando experiment record: a group or attribute every record has is missing."""
+
+
 def read_experiment(path: str | Path, *, swmr: bool = True) -> ExperimentRecord:
     """Read the file at ``path``; with ``swmr`` (default) this works while a run is still writing it."""
+    try:
+        return _read(path, swmr)
+    except KeyError as exc:  # h5py: "Unable to synchronously open object (object 'entry' doesn't exist)"
+        missing = re.search(r"'([^']+)'", str(exc))
+        raise NotARecord(f"{path}: not an operando experiment file (it has no "
+                         f"{repr(missing[1]) if missing else str(exc)})") from None
+
+
+def _read(path: str | Path, swmr: bool) -> ExperimentRecord:
     with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
         entry = file["entry"]
         electrochem = entry["electrochem"]

@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 from concurrent.futures import Future
+from typing import Any
 
 from operando.errors import OperandoError
 from operando.telemetry.settings import DEFAULT_PORT, BrokerAddress
@@ -42,9 +43,29 @@ def free_port(host: str = HOST) -> int:
         return probe.getsockname()[1]
 
 
+class _RetainedCommand(bytes):
+    """The payload of a command its sender published retained (the mark travels with it to the delivery)."""
+
+
+class _RetainAsPublished:
+    """A client's protocol handler that delivers a retained command with its retain flag, so the engine can
+    refuse it: amqtt speaks MQTT 3.1.1 only, which clears the flag on live delivery."""
+
+    def __init__(self, handler: Any) -> None:
+        self._handler = handler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handler, name)
+
+    async def mqtt_publish(self, topic: str, data: bytes | bytearray, qos: int | None, retain: bool,
+                           ack_timeout: int | None = None) -> Any:
+        return await self._handler.mqtt_publish(topic, data, qos, retain or isinstance(data, _RetainedCommand),
+                                                ack_timeout)
+
+
 def _broker_class() -> type:
     """amqtt's Broker, closing each client's stream when its session ends (amqtt leaves it to the garbage
-    collector, which then warns about an unclosed socket)."""
+    collector, which then warns about an unclosed socket), and keeping a retained command's retain flag."""
     from amqtt.broker import Broker  # imported here: only the embedded broker needs it
 
     class ClosingBroker(Broker):
@@ -55,7 +76,23 @@ def _broker_class() -> type:
             finally:
                 writer.close()
 
+        async def _handle_message_delivery(self, client_session: Any, handler: Any, wait_deliver: Any) -> bool:
+            message = wait_deliver.result()
+            packet = getattr(message, "publish_packet", None)
+            if packet is not None and packet.retain_flag and _is_command(message.topic):
+                message.data = _RetainedCommand(message.data)
+            return await super()._handle_message_delivery(client_session, handler, wait_deliver)
+
+        def _get_handler(self, session: Any) -> Any:
+            handler = super()._get_handler(session)
+            return None if handler is None else _RetainAsPublished(handler)
+
     return ClosingBroker
+
+
+def _is_command(topic: str | None) -> bool:
+    parts = (topic or "").split("/")
+    return len(parts) == 4 and parts[0] == "operando" and parts[2] == "commands"
 
 
 class EmbeddedBroker:
@@ -72,7 +109,7 @@ class EmbeddedBroker:
     def address(self) -> BrokerAddress:
         if self.port is None:
             raise RuntimeError("the embedded broker is not running")
-        return BrokerAddress(HOST, self.port)
+        return BrokerAddress(HOST, self.port, mqtt5=False)  # amqtt: MQTT 3.1.1 only
 
     def start(self, timeout: float = 10.0) -> BrokerAddress:
         port = self.requested_port

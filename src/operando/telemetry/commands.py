@@ -7,6 +7,7 @@ A command is a JSON object on ``operando/<rig>/commands/<name>``: ``id`` (echoed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000  # characters of a note or reason
 MAX_NAME = 64  # characters of an id or a user name
+MAX_REMEMBERED = 256  # (author, id) pairs whose reply is kept for a second delivery
 MAX_LOGGED_REFUSALS = 100  # refused commands written to the record; past that only counted (no flooding)
 FIELDS = {  # command -> {field: required}
     "pause": {"reason": False},
@@ -35,6 +37,8 @@ assert set(FIELDS) == set(COMMANDS)
 
 class CommandRefused(ValueError):
     """A command that is not obeyed; the message says why, naming the field and value."""
+
+    request: str | None = None  # the command's id, when it was read before the refusal
 
 
 @dataclass(frozen=True)
@@ -58,26 +62,34 @@ def _text(command: str, field: str, value: Any, limit: int, *, empty: bool = Fal
 
 
 def parse(name: str, payload: bytes, *, retained: bool = False) -> Command:
-    """Validate one command message; raises CommandRefused naming what was wrong."""
+    """Validate one command message; raises CommandRefused naming what was wrong (with the id when known)."""
     if name not in FIELDS:
         raise CommandRefused(f"unknown command {name!r}; allowed: {', '.join(COMMANDS)}")
+    try:
+        body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CommandRefused(f"{name}: the message is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(body, dict):
+        raise CommandRefused(f"{name}: the message must be a JSON object, got {type(body).__name__}")
+    request = body.get("id")
+    if request is not None:
+        request = _text(name, "id", str(request) if isinstance(request, int) else request, MAX_NAME)
+    try:
+        return _checked(name, body, request, retained)
+    except CommandRefused as refused:
+        refused.request = request
+        raise
+
+
+def _checked(name: str, body: dict[str, Any], request: str | None, retained: bool) -> Command:
     if retained:
         raise CommandRefused(f"{name}: retained command ignored (it would be obeyed again on every "
                              f"reconnect); publish commands without the retain flag")
-    try:
-        body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CommandRefused(f"{name}: the message is not JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise CommandRefused(f"{name}: the message must be a JSON object, got {type(body).__name__}")
     allowed = FIELDS[name]
     unknown = sorted(set(body) - set(allowed) - set(COMMON))
     if unknown:
         known = ", ".join((*COMMON, *allowed))
         raise CommandRefused(f"{name}: unknown field(s) {', '.join(unknown)}; known: {known}")
-    request = body.get("id")
-    if request is not None:
-        request = _text(name, "id", str(request) if isinstance(request, int) else request, MAX_NAME)
     user = _text(name, "user", body.get("user", "anonymous"), MAX_NAME)
     fields: dict[str, Any] = {}
     for field, required in allowed.items():
@@ -89,6 +101,11 @@ def parse(name: str, payload: bytes, *, retained: bool = False) -> Command:
     if "password" in body and not isinstance(body["password"], str):
         raise CommandRefused(f"{name}: password must be text")
     return Command(name, request, user, {**fields, "password": body.get("password")})
+
+
+def _fingerprint(command: Command) -> tuple[Any, ...]:
+    """What a command asks for (its name and fields, never the password): the same id must ask the same."""
+    return (command.name, tuple(sorted((k, v) for k, v in command.fields.items() if k != "password")))
 
 
 class CommandHandler:
@@ -103,25 +120,48 @@ class CommandHandler:
         self.require_auth = require_auth
         self.via = via
         self.refused = 0
-        self._answered: OrderedDict[str, dict[str, Any]] = OrderedDict()  # QoS 1 may deliver twice
+        # (author, id) -> (what was asked, its reply when known): QoS 1 may deliver twice
+        self._answered: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], asyncio.Future[dict[str, Any]]]] = \
+            OrderedDict()
 
     async def handle(self, name: str, payload: bytes, retained: bool = False) -> dict[str, Any]:
-        """The reply to one command message (never raises)."""
+        """The reply to one command message (never raises).
+
+        Replies are remembered per (authenticated author, id), and only once the sender is authenticated: a
+        refused stranger cannot make a later genuine command with the same id look like a duplicate, and an
+        id its author already used for another command is refused rather than answered with the old reply.
+        """
         request: str | None = None
         user = "anonymous"
+        reserved: tuple[str, str] | None = None  # this message's (author, id), once it is to be obeyed
+        pending: asyncio.Future[dict[str, Any]] | None = None  # its reply, for a second delivery meanwhile
+        obeyed = False
         try:
-            command = parse(name, payload, retained=retained)
+            try:
+                command = parse(name, payload, retained=retained)
+            except CommandRefused as refused:
+                request = refused.request
+                raise
             request, user = command.id, command.user
-            if request is not None and request in self._answered:
-                return self._answered[request]
             self._authenticate(command)
+            if request is not None:
+                known = self._answered.get((command.user, request))
+                if known is not None:
+                    return await self._again(command, *known)  # or raises CommandRefused
+                reserved = (command.user, request)  # before any await: a second delivery now waits for this
+                pending = asyncio.get_running_loop().create_future()
+                self._answered[reserved] = (_fingerprint(command), pending)
+                while len(self._answered) > MAX_REMEMBERED:
+                    self._answered.popitem(last=False)
             if self._final():
                 raise CommandRefused(f"{name}: the experiment has ended ({self._state()})")
             detail = await self._obey(command)
+            obeyed = True
         except CommandRefused as refused:
             reply = self._reply(name, request, False, str(refused))
             await self._log_refusal(name, user, str(refused))
         except ValueError as invalid:  # the engine's own refusal, e.g. resume when not paused
+            obeyed = True  # asked of the engine: a second delivery gets this answer, not a second try
             reply = self._reply(name, request, False, f"{name}: {invalid}")
             await self._log_refusal(name, user, str(invalid))
         except Exception as exc:  # noqa: BLE001 - a command must never break the engine
@@ -129,11 +169,21 @@ class CommandHandler:
             reply = self._reply(name, request, False, f"{name}: failed: {type(exc).__name__}: {exc}")
         else:
             reply = self._reply(name, request, True, detail)
-        if request is not None:
-            self._answered[request] = reply
-            while len(self._answered) > 256:
-                self._answered.popitem(last=False)
+        if pending is not None:
+            pending.set_result(reply)
+            if not obeyed and reserved in self._answered:  # refused before it was obeyed: a corrected
+                del self._answered[reserved]                # command may use the same id
         return reply
+
+    async def _again(self, command: Command, fingerprint: tuple[Any, ...],
+                     reply: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+        """The reply to an id its author already used: the same reply for the same command (QoS 1 may deliver
+        twice, even while the first is being obeyed); a different command under that id is refused."""
+        if fingerprint == _fingerprint(command):
+            return await asyncio.shield(reply)
+        other = "with other fields" if fingerprint[0] == command.name else f"for {fingerprint[0]}"
+        raise CommandRefused(f"{command.name}: id {command.id!r} was already used by {command.user} {other}; "
+                             f"give every command a new id")
 
     def _authenticate(self, command: Command) -> None:
         password = command.fields.pop("password", None)

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from operando.telemetry.outbox import Outbox
 from operando.telemetry.settings import BrokerAddress
@@ -31,7 +32,9 @@ HEARTBEAT_INTERVAL = 2.0  # s of wall time between heartbeats; clients give up a
 
 class MqttLink:
     """Publishes ``outbox`` to ``broker`` under ``topics`` until :meth:`stop`; ``on_command(name, payload,
-    retained)`` is called on the link's thread for each message on a command topic."""
+    retained)`` is called on the link's thread for each message on a command topic, ``retained`` as the
+    sender published it (MQTT 5's retain-as-published; a 3.1.1 broker clears the flag on live delivery, and a
+    retained command would pass for a fresh one)."""
 
     def __init__(self, broker: BrokerAddress, topics: Topics, outbox: Outbox, *, online: bytes,
                  offline: bytes, will: bytes, on_command: Callable[[str, bytes, bool], None] | None = None,
@@ -113,7 +116,8 @@ class MqttLink:
             broker.host, broker.port, username=broker.username, password=broker.password,
             identifier=f"operando-engine-{self.topics.rig}-{os.getpid()}", keepalive=self.keepalive,
             will=aiomqtt.Will(self.topics.status, self._will, qos=1, retain=True), tls_params=tls,
-            tls_insecure=broker.tls_insecure if broker.tls else None, timeout=PUBLISH_TIMEOUT)
+            tls_insecure=broker.tls_insecure if broker.tls else None, timeout=PUBLISH_TIMEOUT,
+            protocol=aiomqtt.ProtocolVersion.V5 if broker.mqtt5 else aiomqtt.ProtocolVersion.V311)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -164,7 +168,11 @@ class MqttLink:
     async def _connected(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topics.status, self._online, qos=1, retain=True, timeout=PUBLISH_TIMEOUT)
         if self.on_command is not None:
-            await client.subscribe(self.topics.commands, qos=1, timeout=PUBLISH_TIMEOUT)
+            if self.broker.mqtt5:
+                await client.subscribe(self.topics.commands, options=SubscribeOptions(qos=1, retainAsPublished=True),
+                                       timeout=PUBLISH_TIMEOUT)
+            else:
+                await client.subscribe(self.topics.commands, qos=1, timeout=PUBLISH_TIMEOUT)
         self.outbox.resend_retained()
         self.connections += 1
         self.connected.set()

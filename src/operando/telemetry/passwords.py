@@ -38,10 +38,13 @@ class PasswordFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            text = self.path.read_text()
+            text = self.path.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise PasswordFileError(f"command users file {self.path}: cannot be read "
                                     f"({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise PasswordFileError(f"command users file {self.path}: not a text file; make it with "
+                                    f"mosquitto_passwd") from None
         self._hashes: dict[str, str] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.strip()

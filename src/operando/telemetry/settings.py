@@ -39,6 +39,7 @@ class BrokerAddress:
     tls: bool = False
     ca_file: Path | None = None
     tls_insecure: bool = False  # skip host name checks: only for a test broker with a self-made certificate
+    mqtt5: bool = field(default=True, compare=False)  # False: the broker speaks MQTT 3.1.1 only (amqtt)
 
     @property
     def url(self) -> str:

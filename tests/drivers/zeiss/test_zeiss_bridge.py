@@ -160,3 +160,27 @@ def test_a_reply_that_never_comes_times_out_as_connection_lost(recording_seam) -
         recording_seam.block = None
         assert client.Get("AP_MANUALKV") == (0, 2000.0)  # reconnected; the bridge finished the slow call
         client.close()
+
+
+@pytest.mark.parametrize("before_token", [False, True])
+def test_a_deeply_nested_line_is_refused_and_the_bridge_lives(recording_seam, before_token) -> None:
+    deep = b"[" * 60000 + b"\n"  # 60000 levels in 60 kB: under the line limit, over Python's stack
+    with running_bridge(lambda: recording_seam) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        stream = sock.makefile("rb")
+        if before_token:  # as the hello: refused like a wrong token, connection closed
+            sock.sendall(deep)
+            assert "wrong or missing token" in json.loads(stream.readline())["error"]
+            assert stream.readline() == b""
+        else:  # as a request: a bad-request reply, the session goes on
+            sock.sendall(json.dumps({"token": TOKEN}).encode() + b"\n")
+            assert json.loads(stream.readline())["ok"] is True
+            sock.sendall(deep)
+            reply = json.loads(stream.readline())
+            assert reply["id"] is None and "bad request" in reply["error"] and "nested" in reply["error"]
+            sock.sendall(json.dumps({"id": 2, "method": "Get", "args": ["AP_WD", False]}).encode() + b"\n")
+            assert json.loads(stream.readline()) == {"id": 2, "code": 0, "result": [2000.0]}
+        sock.close()
+        client = BridgeClientSeam("127.0.0.1", server.port, TOKEN, timeout=5)  # the server is alive
+        assert client.Get("AP_MANUALKV") == (0, 2000.0)
+        client.close()

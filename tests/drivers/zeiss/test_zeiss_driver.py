@@ -146,6 +146,23 @@ def test_a_persistent_bad_grab_is_a_clear_error_after_bounded_retries(arm, reaso
     on_fake(body)
 
 
+def test_a_grab_that_keeps_failing_carries_smartsems_code_to_the_fault() -> None:
+    from operando.drivers.zeiss import FrameRejected
+
+    async def body(sem: ZeissMicroscope, fake: FakeCZEMApi, log: CallLog) -> None:
+        fake.faults.fail_grabs(10)
+        with pytest.raises(FrameRejected) as caught:
+            await sem.grab()
+        assert (caught.value.code, caught.value.name) == (1016, "API_E_GRAB_FAIL")
+        assert str(caught.value).endswith("[API_E_GRAB_FAIL 1016]")
+        fake.faults.failing_grabs = 0  # the three attempts used three of the ten
+        fake.faults.blank_frames(10)  # a frame problem of operando's own checks has no vendor code
+        with pytest.raises(FrameRejected) as caught:
+            await sem.grab()
+        assert caught.value.code is None and caught.value.name == ""
+    on_fake(body)
+
+
 def test_bad_settings_are_refused_before_anything_changes() -> None:
     async def body(sem: ZeissMicroscope, fake: FakeCZEMApi, log: CallLog) -> None:
         await sem.set_beam(voltage=1500.0, current=1e-9)
