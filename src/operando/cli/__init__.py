@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    return int(args.handler(args) or 0)
+    code = int(args.handler(args) or 0)
+    from operando.storage import exit_now  # a file HDF5 could not close must not reach its teardown (crash)
+    exit_now(code)
+    return code
 
 
 if __name__ == "__main__":

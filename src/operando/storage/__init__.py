@@ -7,15 +7,17 @@ from operando.storage._rois import (
     EC_SOURCES,
     FRAME_TABLE,
     displacement_grid,
+    frame_bytes,
     trigger_labels,
 )
+from operando.storage._space import SpaceGuard, StorageError, is_disk_full
 from operando.storage._table import Column, Table
-from operando.storage._writer import FileWriter
+from operando.storage._writer import FileWriter, exit_now, unclosed_files
 from operando.storage.reader import ExperimentRecord, RegionRecord, read_experiment, read_frames
 
 __all__ = [
     "DISPLACEMENT_CELL", "EC_SOURCES", "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "FRAME_TABLE", "IMPEDANCE",
     "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord", "Section",
-    "Table", "displacement_grid", "read_experiment", "read_frames", "repair_killed_file", "technique_labels",
-    "trigger_labels",
+    "SpaceGuard", "StorageError", "Table", "displacement_grid", "exit_now", "frame_bytes", "is_disk_full",
+    "read_experiment", "read_frames", "repair_killed_file", "technique_labels", "trigger_labels", "unclosed_files",
 ]

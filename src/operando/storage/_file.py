@@ -187,6 +187,11 @@ class ExperimentFile:
     def flush(self) -> None:
         self.file.flush()
 
+    def roll_back(self) -> None:
+        """Cut every table and region back to the rows fully written (after a write that failed half-way)."""
+        for table in (self.electrochem, self.impedance, self.events, *self._tables.values(), *self.rois.values()):
+            table.truncate()
+
     def close(self) -> None:
         if self.file.id.valid:
             self.file.flush()
