@@ -1,0 +1,162 @@
+"""A disk that fills, a write that fails, a folder that cannot be written: the run stops cleanly (cell safe,
+status failed with the reason, a fault event, exit 1), never a frame row over blank pixels, never a crash."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from operando.roles.potentiostat import InstrumentInfo
+from operando.storage import ExperimentFile, FileWriter, SpaceGuard, StorageError, read_experiment, read_frames
+from tests.storage import faults
+from tests.storage.test_rois import ROW, imaging_plan
+
+MB = 1_000_000
+
+
+def _no_crash(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode >= 0, f"killed by signal {signal.Signals(-result.returncode).name}: {result.stderr}"
+    assert "Traceback" not in result.stderr and "Segmentation" not in result.stderr, result.stderr
+
+
+def _rows_have_pixels(path: Path, region: str) -> int:
+    """Every frame with a table row has every detector's pixels written (a blank image reads all zero)."""
+    record = read_experiment(path)
+    rows = len(record.rois[region])
+    frames = read_frames(path, region)
+    with h5py.File(path, "r", libver="latest", swmr=True) as file:
+        extent = file[f"entry/rois/{region}/frames"].shape[0]
+    assert frames.shape[0] >= rows and extent >= rows
+    for k in range(rows):
+        for detector in range(frames.shape[1]):
+            assert frames[k, detector].any(), f"frame {k} detector {detector} has a row but no pixels"
+    return rows
+
+
+def test_simulate_stops_cleanly_when_the_disk_fills(tmp_path: Path) -> None:
+    # 26 MB: the start needs one 3.1 MB frame + 8 MB margin + 8 MB reserve; the 13 frames (41 MB) do not fit.
+    with faults.tmpfs(tmp_path / "disk", "26m") as disk:
+        out = disk / "run.h5"
+        result = faults.operando("simulate", faults.protocol(tmp_path), "--out", out)
+        _no_crash(result)
+        assert result.returncode == 1, result.stderr
+        assert "disk nearly full" in result.stderr and str(disk) in result.stderr
+        record = read_experiment(out)
+        assert record.status == "failed"
+        assert record.attrs["end_time"]
+        (fault,) = record.events_of("fault")
+        assert "disk nearly full" in fault["message"] and "each frame needs 3.1 MB" in fault["message"]
+        assert record.events_of("state_changed")[-1]["new"] == "failed"
+        rows = _rows_have_pixels(out, "particle")
+        assert 1 <= rows < 13  # some frames fitted, not all
+        # the cell was put safe and every point the engine saw is in the file (the summary counts them)
+        points = int(next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("points")))
+        assert len(record.electrochem["t"]) == points
+        assert not (disk / "run.h5.reserve").exists()
+
+
+def test_a_nearly_full_disk_is_refused_before_the_start(tmp_path: Path) -> None:
+    with faults.tmpfs(tmp_path / "disk", "12m") as disk:
+        result = faults.operando("simulate", faults.protocol(tmp_path), "--out", disk / "run.h5")
+        _no_crash(result)
+        assert result.returncode == 2
+        assert "disk nearly full" in result.stderr and "nothing was started" in result.stderr
+        assert list(disk.iterdir()) == []
+
+
+def test_a_read_only_folder_is_refused_before_the_start(tmp_path: Path) -> None:
+    with faults.tmpfs(tmp_path / "disk", "64m") as disk:
+        faults.remount_read_only(disk)
+        result = faults.operando("simulate", faults.protocol(tmp_path), "--out", disk / "runs" / "run.h5")
+        _no_crash(result)
+        assert result.returncode == 2
+        assert "Read-only file system" in result.stderr and "nothing was started" in result.stderr
+        assert len(result.stderr.strip().splitlines()[-1]) > 0 and list(disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("reserve", [2 * MB, 0])
+def test_a_real_enospc_leaves_no_row_over_blank_pixels(tmp_path: Path, reserve: int) -> None:
+    # No free-space check: HDF5 itself meets ENOSPC. With a reserve the writer frees it and completes the
+    # file (status failed, the fault); without one the file cannot be flushed again: it is left as last
+    # flushed (status running) and the process ends with status 1 instead of HDF5 crashing at exit.
+    with faults.tmpfs(tmp_path / "disk", "6m") as disk:
+        out = disk / "x.h5"
+        result = subprocess.run([sys.executable, "-m", "tests.storage.full_disk_writer", str(out), "off",
+                                 str(reserve)], capture_output=True, text=True, timeout=60, cwd=faults.ROOT)
+        _no_crash(result)
+        assert result.returncode == 1, result.stderr
+        assert "error: disk full" in result.stdout
+        handed = int(result.stdout.split("frames_handed")[1])
+        # 1.5 MB a frame (two 512 x 384 detectors, value k + 1 in frame k) on 6 MB: 2 to 4 frames fit
+        rows = _rows_have_pixels(out, "wide")
+        assert 1 <= rows < handed
+        frames = read_frames(out, "wide")
+        for k in range(rows):
+            assert (frames[k] == k + 1).all()
+        record = read_experiment(out)
+        assert len(record.electrochem["t"]) >= 10 * rows  # the points handed with each frame
+        if reserve:
+            assert record.status == "failed" and "disk full" in record.events_of("fault")[0]["message"]
+            with h5py.File(out, "r") as file:  # closed cleanly: opens without SWMR, extents rolled back
+                assert file["entry/rois/wide/frames"].shape[0] == rows
+        else:
+            assert record.status == "running" and "not closed" in result.stdout
+
+
+def test_a_failed_frame_write_is_reported_and_the_rest_still_written(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    file = ExperimentFile.create(tmp_path / "x.h5", plan=imaging_plan(), start_utc=datetime(2024, 3, 1, tzinfo=UTC),
+                                 instruments={"potentiostat": InstrumentInfo("VMP-300", "1", "1", "x")})
+    region = file.rois["wide"]
+    real_flush, calls = region.frames.flush, []
+
+    class Frames:  # the frames dataset, whose second flush meets an I/O error
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_dataset, name)
+
+        def __setitem__(self, key: object, value: object) -> None:
+            real_dataset[key] = value
+
+        def flush(self) -> None:
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError(errno.EIO, "Input/output error")
+            real_flush()
+
+    real_dataset = region.frames
+    monkeypatch.setattr(region, "frames", Frames())
+    reported: list[StorageError] = []
+    done = threading.Event()
+    writer = FileWriter(file, flush_interval=0.01, space=SpaceGuard(file.file.filename, margin=0, reserve=0),
+                        on_error=lambda error: (reported.append(error), done.set()))
+    for k in range(3):
+        writer.submit("frame", {"region": "wide", "images": np.full((2, 384, 512), k + 1, np.uint16),
+                                "displacement": None, "row": {**ROW, "index": k}})
+    assert done.wait(10)
+    writer.submit("events", [(2.0, "fault", {"message": str(reported[0])})])
+    writer.submit("status", {"status": "failed"})
+    writer.close()
+    assert len(reported) == 1 and "Input/output error" in str(reported[0]) and str(tmp_path) in str(reported[0])
+    assert writer.frames_dropped == 2 and not writer.wedged  # frame 1 failed, frame 2 came after it
+    record = read_experiment(tmp_path / "x.h5")
+    assert record.status == "failed" and record.events_of("fault")
+    assert list(record.rois["wide"].table["index"]) == [0]  # frame 1 failed: no row for it
+    with h5py.File(tmp_path / "x.h5", "r") as closed:
+        assert closed["entry/rois/wide/frames"].shape[0] == 1  # its pixels' extent rolled back too
+
+
+def test_free_space_is_checked_before_each_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = SpaceGuard(tmp_path / "x.h5", margin=8 * MB, reserve=0)
+    monkeypatch.setattr(space, "free", lambda: 10 * MB)
+    space.check(2 * MB, frame=2 * MB)  # 8 MB left after it: allowed
+    with pytest.raises(StorageError, match=r"disk nearly full: 10.0 MB left on .*, each frame needs 2.1 MB"):
+        space.check(2_100_000, frame=2_100_000)
