@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from operando.export import write_csv, write_frames_csv, write_mpt, write_tiff_stacks
+from operando.storage import UnreadableFile
 
 EXIT_INVALID = 2
 
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         if args.frames_csv is not None:
             out.print(f"frames {args.frames_csv} ({write_frames_csv(args.file, args.frames_csv)} frames)",
                       markup=False)
+    except UnreadableFile as exc:  # truncated or damaged: refused at once, nothing to export
+        console.print(f"operando export: {exc}", markup=False)
+        return EXIT_INVALID
     except (OSError, KeyError, ValueError) as exc:
         console.print(f"operando export: {args.file}: {exc}", markup=False)
         return 1

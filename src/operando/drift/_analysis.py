@@ -8,6 +8,7 @@ result goes to a new HDF5 file (never into the experiment file, which stays as i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ import h5py
 import numpy as np
 
 from operando.errors import OperandoError
+from operando.storage import open_to_read
 
 from ._local import displacement_field
 from ._registration import Reference, RegistrationError
@@ -126,12 +128,19 @@ def analyse_frames(name: str, frames: Iterable[np.ndarray], pixel_size: float, *
 
 def _open(path: Path) -> h5py.File:
     try:
-        return h5py.File(path, "r", swmr=True, locking=False)
-    except OSError:
-        try:
-            return h5py.File(path, "r", locking=False)
-        except OSError as exc:
-            raise AnalysisError(f"{path}: not a readable HDF5 file ({exc})") from None
+        return open_to_read(path, locking=False)
+    except OSError as exc:  # truncated, damaged, not HDF5: refused at once (see operando.storage.open_to_read)
+        raise AnalysisError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _damaged_as_analysis_error(path: Path) -> Iterator[None]:
+    """An HDF5 error while reading the frames (a damaged chunk) becomes one line naming the file."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        raise AnalysisError(f"{path} is damaged (truncated or corrupt): "
+                            f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
 
 
 def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, detector: str | None = None,
@@ -142,7 +151,7 @@ def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, dete
     if not path.exists():
         raise AnalysisError(f"{path}: no such file")
     results = []
-    with _open(path) as file:
+    with _open(path) as file, _damaged_as_analysis_error(path):
         group = file.get("entry/rois")
         if not isinstance(group, h5py.Group) or not len(group):
             raise AnalysisError(f"{path}: no regions of interest (/entry/rois is missing or empty)")

@@ -2,6 +2,7 @@
 
 from operando.storage._file import FORMAT_VERSION, ExperimentFile, Section, repair_killed_file
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, PAUSE_LABEL, technique_labels
+from operando.storage._open import UnreadableFile, check_whole, open_to_read, reading
 from operando.storage._rois import (
     DISPLACEMENT_CELL,
     EC_SOURCES,
@@ -18,6 +19,7 @@ from operando.storage.reader import ExperimentRecord, RegionRecord, read_experim
 __all__ = [
     "DISPLACEMENT_CELL", "EC_SOURCES", "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "FRAME_TABLE", "IMPEDANCE",
     "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord", "Section",
-    "SpaceGuard", "StorageError", "Table", "displacement_grid", "exit_now", "frame_bytes", "is_disk_full",
-    "read_experiment", "read_frames", "repair_killed_file", "technique_labels", "trigger_labels", "unclosed_files",
+    "SpaceGuard", "StorageError", "Table", "UnreadableFile", "check_whole", "displacement_grid", "exit_now",
+    "frame_bytes", "is_disk_full", "open_to_read", "read_experiment", "read_frames", "reading", "repair_killed_file",
+    "technique_labels", "trigger_labels", "unclosed_files",
 ]

@@ -21,6 +21,7 @@ from operando.plan import Plan
 from operando.roles.potentiostat import InstrumentInfo
 from operando.storage._events import encode_payload, to_json
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
+from operando.storage._open import check_whole, open_to_read
 from operando.storage._rois import RegionFrames, create_rois
 from operando.storage._table import Column, Table
 
@@ -121,8 +122,10 @@ class ExperimentFile:
         """Open an interrupted experiment's file to append to it (resume); status goes back to running.
 
         A writer that was killed leaves the file marked as open for writing; with ``repair`` its contents are
-        copied into a fresh file that then replaces it (see :func:`repair_killed_file`).
+        copied into a fresh file that then replaces it (see :func:`repair_killed_file`). A truncated file
+        raises :class:`operando.storage.UnreadableFile`.
         """
+        check_whole(path)
         try:
             file = h5py.File(path, "r+", libver="latest")
         except OSError as exc:
@@ -206,7 +209,7 @@ def repair_killed_file(path: str | Path) -> None:
     fresh = path.with_name(path.name + ".repairing")
     fresh.unlink(missing_ok=True)
     try:
-        with h5py.File(path, "r", libver="latest", swmr=True) as source, \
+        with open_to_read(path) as source, \
                 h5py.File(fresh, "w-", libver="latest") as target:
             for key, value in source.attrs.items():
                 target.attrs[key] = value

@@ -10,6 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from operando.storage._open import reading
 from operando.storage._rois import FRAME_TABLE
 
 
@@ -64,7 +65,7 @@ def _regions(entry: h5py.Group) -> dict[str, RegionRecord]:
 def read_frames(path: str | Path, region: str, index: int | slice = slice(None), *,
                 swmr: bool = True) -> np.ndarray:
     """Pixels of ``region``'s frames (frame, detector, y, x) uint16, or one frame (detector, y, x)."""
-    with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
+    with reading(path, swmr=swmr) as file:
         rois = file["entry"].get("rois", {})
         if region not in rois:
             raise KeyError(f"{path}: no region {region!r}; it has {sorted(rois) or 'none'}")
@@ -96,8 +97,9 @@ class ExperimentRecord:
 
 
 def read_experiment(path: str | Path, *, swmr: bool = True) -> ExperimentRecord:
-    """Read the file at ``path``; with ``swmr`` (default) this works while a run is still writing it."""
-    with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
+    """Read the file at ``path``; with ``swmr`` (default) this works while a run is still writing it. A
+    truncated or damaged file raises :class:`operando.storage.UnreadableFile` at once."""
+    with reading(path, swmr=swmr) as file:
         entry = file["entry"]
         electrochem = entry["electrochem"]
         events = _table(entry["events"])
