@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from operando.errors import OperandoError
-from operando.storage import open_to_read
+from operando.storage import is_damage, open_to_read
 
 from ._local import displacement_field
 from ._registration import Reference, RegistrationError
@@ -138,7 +138,9 @@ def _damaged_as_analysis_error(path: Path) -> Iterator[None]:
     """An HDF5 error while reading the frames (a damaged chunk) becomes one line naming the file."""
     try:
         yield
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, KeyError) as exc:
+        if isinstance(exc, KeyError) and not is_damage(exc):
+            raise
         raise AnalysisError(f"{path} is damaged (truncated or corrupt): "
                             f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
 
@@ -152,7 +154,7 @@ def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, dete
         raise AnalysisError(f"{path}: no such file")
     results = []
     with _open(path) as file, _damaged_as_analysis_error(path):
-        group = file.get("entry/rois")
+        group = file["entry"].get("rois") if "entry" in file.keys() else None  # .get hides damage
         if not isinstance(group, h5py.Group) or not len(group):
             raise AnalysisError(f"{path}: no regions of interest (/entry/rois is missing or empty)")
         names = list(group) if not regions else list(regions)

@@ -2,7 +2,7 @@
 
 from operando.storage._file import FORMAT_VERSION, ExperimentFile, Section, repair_killed_file
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, PAUSE_LABEL, technique_labels
-from operando.storage._open import UnreadableFile, check_whole, open_to_read, reading
+from operando.storage._open import UnreadableFile, check_whole, is_damage, open_to_read, reading
 from operando.storage._rois import (
     DISPLACEMENT_CELL,
     EC_SOURCES,
@@ -20,6 +20,6 @@ __all__ = [
     "DISPLACEMENT_CELL", "EC_SOURCES", "ELECTROCHEM", "EVENTS", "FORMAT_VERSION", "FRAME_TABLE", "IMPEDANCE",
     "PAUSE_LABEL", "Column", "ExperimentFile", "ExperimentRecord", "FileWriter", "RegionRecord", "Section",
     "SpaceGuard", "StorageError", "Table", "UnreadableFile", "check_whole", "displacement_grid", "exit_now",
-    "frame_bytes", "is_disk_full", "open_to_read", "read_experiment", "read_frames", "reading", "repair_killed_file",
-    "technique_labels", "trigger_labels", "unclosed_files",
+    "frame_bytes", "is_damage", "is_disk_full", "open_to_read", "read_experiment", "read_frames", "reading",
+    "repair_killed_file", "technique_labels", "trigger_labels", "unclosed_files",
 ]
