@@ -160,3 +160,35 @@ def test_free_space_is_checked_before_each_frame(tmp_path: Path, monkeypatch: py
     space.check(2 * MB, frame=2 * MB)  # 8 MB left after it: allowed
     with pytest.raises(StorageError, match=r"disk nearly full: 10.0 MB left on .*, each frame needs 2.1 MB"):
         space.check(2_100_000, frame=2_100_000)
+
+
+def test_a_disk_filling_mid_run_fails_the_run_with_the_cell_safe_and_every_point_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The folder reports 1 GB free for the first 3 looks (the start and two writes), then 8 MB: below the margin
+    # plus the next write.
+    from operando.clock import run_simulated
+    from operando.engine import Experiment, ExperimentState
+    from tests.engine.cell_potentiostat import CellPotentiostat
+    from tests.engine.plans import charge_hold_discharge
+
+    looks: list[int] = []
+
+    def free(self: SpaceGuard) -> int:
+        looks.append(1)
+        return 1000 * MB if len(looks) <= 3 else 8 * MB + 1000
+
+    monkeypatch.setattr(SpaceGuard, "free", free)
+    thesis = charge_hold_discharge()
+    potentiostat = CellPotentiostat.for_plan_cell(thesis.cell)
+    experiment = Experiment(thesis, potentiostat, tmp_path / "run.h5", poll_interval=600.0, flush_interval=0.01)
+    result = run_simulated(experiment.run())
+    assert result.status is ExperimentState.FAILED and result.reason.startswith("disk nearly full: 8.0 MB left on")
+    assert not potentiostat.running and "safe_state" in potentiostat.calls
+    record = read_experiment(result.path, swmr=False)  # closed properly
+    assert record.status == "failed" and record.attrs["end_time"]
+    (fault,) = record.events_of("fault")
+    assert fault["message"] == result.reason
+    assert record.events_of("state_changed")[-1]["new"] == "failed"
+    assert len(record.electrochem["t"]) == result.points  # the points after the fault were written too
+    assert result.duration < 60 * 3600  # it stopped: the plan runs 67 h
+    assert not (tmp_path / "run.h5.reserve").exists()

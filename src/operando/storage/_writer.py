@@ -13,6 +13,7 @@ with :func:`exit_now` instead of the interpreter's normal exit.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import queue
@@ -66,7 +67,7 @@ def _reason(error: BaseException, path: str) -> StorageError:
     if isinstance(error, StorageError):
         return error
     if is_disk_full(error):
-        return StorageError(28, f"disk full: {path} could not be written (no space left on device)")
+        return StorageError(errno.ENOSPC, f"disk full: {path} could not be written ({os.strerror(errno.ENOSPC)})")
     found = re.search(r"error message = '([^']*)'", str(error))
     cause = found.group(1) if found else (str(error).splitlines() or [type(error).__name__])[0]
     return StorageError(getattr(error, "errno", None), f"{path} could not be written: {cause}")
