@@ -4,6 +4,7 @@ status failed with the reason, a fault event, exit 1), never a frame row over bl
 from __future__ import annotations
 
 import errno
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +82,24 @@ def test_a_read_only_folder_is_refused_before_the_start(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert "Read-only file system" in result.stderr and "nothing was started" in result.stderr
         assert len(result.stderr.strip().splitlines()[-1]) > 0 and list(disk.iterdir()) == []
+
+
+def test_resume_into_a_read_only_filesystem_is_refused_before_the_start(tmp_path: Path) -> None:
+    toml = tmp_path / "cycling.toml"
+    toml.write_text(faults.PROTOCOL.split("[[imaging.regions]]")[0].replace("storage-faults", "cycling"))
+    finished = tmp_path / "run.h5"
+    assert faults.operando("simulate", toml, "--out", finished).returncode == 0
+    with faults.tmpfs(tmp_path / "disk", "16m") as disk:
+        record = disk / "run.h5"
+        shutil.copy(finished, record)
+        with h5py.File(record, "r+") as file:  # as if its process had died
+            file["entry"].attrs.modify("status", "interrupted")
+        faults.remount_read_only(disk)
+        result = faults.operando("resume", record)
+        _no_crash(result)
+        assert result.returncode == 2, result.stderr
+        assert f"{record} is read-only" in result.stderr and "nothing was started" in result.stderr
+        assert read_experiment(record).status == "interrupted"
 
 
 @pytest.mark.parametrize("reserve", [2 * MB, 0])

@@ -8,6 +8,7 @@ close the file cleanly (HDF5 cannot close a file whose cached writes fail).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -68,6 +69,8 @@ class SpaceGuard:
         if self.path.is_symlink() and not self.path.exists():
             raise StorageError(errno.ENOENT, f"{self.path} is a symbolic link to a missing file; give another "
                                              f"--out")
+        if self.path.exists() and not os.access(self.path, os.W_OK):  # a record to resume into
+            raise StorageError(errno.EACCES, f"{self.path} is read-only; nothing can be added to it")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -95,7 +98,8 @@ class SpaceGuard:
                         handle.flush()
                         os.fsync(handle.fileno())
         except OSError as exc:
-            self.reserve_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only filesystem refuses even this
+                self.reserve_path.unlink(missing_ok=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageError(exc.errno, f"disk nearly full: {_mb(self.free())} left on {self.folder}; "
                                               f"the {_mb(self.reserve)} reserve does not fit") from None
