@@ -131,6 +131,27 @@ def test_a_real_enospc_leaves_no_row_over_blank_pixels(tmp_path: Path, reserve: 
             assert record.status == "running" and "not closed" in result.stdout
 
 
+def test_a_disk_full_hdf5_cannot_survive_ends_the_command_without_a_crash(tmp_path: Path) -> None:
+    # No free-space check and no reserve: the run meets ENOSPC inside HDF5 and the file cannot be completed.
+    # The command prints the reason and ends with 1 (HDF5's teardown used to segfault, rc 139); the file
+    # holds what was flushed, is readable, and has no row over blank pixels nor a blank event.
+    with faults.tmpfs(tmp_path / "disk", "8m") as disk:
+        out = disk / "run.h5"
+        result = subprocess.run([sys.executable, "-m", "tests.storage.unguarded_simulate",
+                                 str(faults.protocol(tmp_path)), "--out", str(out)],
+                                capture_output=True, text=True, timeout=120, cwd=faults.ROOT)
+        _no_crash(result)
+        assert result.returncode == 1, result.stderr
+        assert "No space left on device" in result.stderr.replace("\n", " ")
+        record = read_experiment(out)
+        assert record.status == "running"  # as a killed run: resumable once there is room
+        assert all(kind for _, kind, _ in record.events) and record.events_of("state_changed")
+        assert _rows_have_pixels(out, "particle") >= 1
+        assert np.all(np.diff(record.electrochem["t"]) > 0)
+        exported = faults.operando("export", out, "--csv", tmp_path / "run.csv")
+        assert exported.returncode == 0, exported.stderr
+
+
 def test_a_failed_frame_write_is_reported_and_the_rest_still_written(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     file = ExperimentFile.create(tmp_path / "x.h5", plan=imaging_plan(), start_utc=datetime(2024, 3, 1, tzinfo=UTC),
