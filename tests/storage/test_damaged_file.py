@@ -115,3 +115,12 @@ def test_the_whole_file_still_reads(finished: Path) -> None:
     record = read_experiment(finished)
     assert record.status == "interrupted" and len(record.electrochem["t"]) == 100
     assert read_frames(finished, "wide").shape == (3, 2, 384, 512)
+
+
+def test_the_gui_reader_refuses_a_damaged_file_at_once(damaged: Path) -> None:
+    replay = pytest.importorskip("operando.ui.replay")  # the GUI's own reader (runs on its worker threads)
+    for read in (replay.load_run, lambda path: replay.read_frame(path, "wide", 0)):
+        start = time.monotonic()
+        with pytest.raises(UnreadableFile):
+            read(damaged)
+        assert time.monotonic() - start < REFUSED_WITHIN
