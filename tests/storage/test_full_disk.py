@@ -232,3 +232,13 @@ def test_a_disk_filling_mid_run_fails_the_run_with_the_cell_safe_and_every_point
     assert len(record.electrochem["t"]) == result.points  # the points after the fault were written too
     assert result.duration < 60 * 3600  # it stopped: the plan runs 67 h
     assert not (tmp_path / "run.h5.reserve").exists()
+
+
+def test_analyse_refuses_a_read_only_out_folder_before_analysing(tmp_path: Path) -> None:
+    with faults.tmpfs(tmp_path / "disk", "8m") as disk:
+        faults.remount_read_only(disk)
+        result = faults.operando("analyse", tmp_path / "missing.h5", "--out", disk / "drift.h5")
+        _no_crash(result)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (f"operando analyse: cannot write --out {disk / 'drift.h5'}: {disk}: "
+                                         f"not writable (read-only or not allowed)")
