@@ -13,7 +13,8 @@ from operando.storage._rois import (
 )
 from operando.storage._space import SpaceGuard, StorageError, is_disk_full
 from operando.storage._table import Column, Table
-from operando.storage._writer import FileWriter, exit_now, unclosed_files
+from operando.storage._unclosed import exit_now, unclosed_files
+from operando.storage._writer import FileWriter
 from operando.storage.reader import ExperimentRecord, RegionRecord, read_experiment, read_frames
 
 __all__ = [

@@ -24,6 +24,7 @@ from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_l
 from operando.storage._open import check_whole, open_to_read
 from operando.storage._rois import RegionFrames, create_rois
 from operando.storage._table import Column, Table
+from operando.storage._unclosed import keep_open
 
 FORMAT_VERSION = "1"
 _STR = h5py.string_dtype("utf-8")
@@ -112,7 +113,10 @@ class ExperimentFile:
                 section(entry, plan)
             file.swmr_mode = True
         except BaseException:
-            file.close()
+            try:
+                file.close()
+            except Exception:  # noqa: BLE001 - HDF5 cannot close what it could not write (a full disk)
+                keep_open(file, str(path))
             path.unlink(missing_ok=True)
             raise
         return cls(file)

@@ -7,18 +7,16 @@ A write that fails (disk full, read-only, I/O error) is reported once through ``
 going with everything but frames, so the fault, the final status and the last points still reach the file. If
 HDF5 cannot even flush (nothing can be written any more) the file is left as last flushed and never closed:
 closing, or freeing its objects, after a failed flush crashes HDF5 (a segfault at exit). Such a process ends
-with :func:`exit_now` instead of the interpreter's normal exit.
+with :func:`operando.storage.exit_now` instead of the interpreter's normal exit.
 """
 
 from __future__ import annotations
 
-import atexit
 import errno
 import logging
 import os
 import queue
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,39 +26,9 @@ import numpy as np
 
 from operando.storage._file import ExperimentFile
 from operando.storage._space import SpaceGuard, StorageError, is_disk_full
+from operando.storage._unclosed import keep_open
 
 log = logging.getLogger(__name__)
-
-# Files HDF5 could not flush: their objects must never be freed or closed (HDF5 would crash); see exit_now.
-_UNCLOSED: list[ExperimentFile] = []
-
-
-def unclosed_files() -> list[str]:
-    """Paths of files a writer had to leave open because HDF5 could not write them any more."""
-    return [item.file.filename for item in _UNCLOSED]
-
-
-def exit_now(code: int) -> None:
-    """End the process with ``code`` without HDF5's own teardown, which crashes on a file it cannot flush;
-    returns (does nothing) when every file was closed."""
-    if not _UNCLOSED:
-        return
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
-
-
-@atexit.register
-def _exit_before_hdf5_teardown() -> None:
-    # Last resort for programs that did not call exit_now: status 1 rather than a segfault.
-    if _UNCLOSED:
-        print(f"operando: {', '.join(unclosed_files())} could not be closed (the disk refused writes); it holds "
-              f"what was flushed before", file=sys.stderr)
-    exit_now(1)
-
 
 def _reason(error: BaseException, path: str) -> StorageError:
     """A one-line StorageError for whatever the write raised (HDF5 messages are long and carry a buffer)."""
@@ -207,7 +175,7 @@ class FileWriter:
             self.file.flush()
         except Exception as again:  # noqa: BLE001 - HDF5 cannot write: leave the file as last flushed
             self.wedged = True
-            _UNCLOSED.append(self.file)
+            keep_open(self.file, self.path)
             log.error("%s: nothing more can be written (%s); it holds what was flushed before", self.path,
                       _reason(again, self.path))
         if first and self.on_error is not None:
@@ -224,7 +192,7 @@ class FileWriter:
                 self.file.close()
             except Exception as exc:  # noqa: BLE001 - flushed just before: should not happen
                 self.wedged = True
-                _UNCLOSED.append(self.file)
+                keep_open(self.file, self.path)
                 self.error = self.error or _reason(exc, self.path)
         self.space.release()
 
