@@ -242,3 +242,22 @@ def test_analyse_refuses_a_read_only_out_folder_before_analysing(tmp_path: Path)
         assert result.returncode == 2
         assert result.stderr.strip() == (f"operando analyse: cannot write --out {disk / 'drift.h5'}: {disk}: "
                                          f"not writable (read-only or not allowed)")
+
+
+def test_a_run_that_cannot_connect_leaves_no_reserve_behind(tmp_path: Path) -> None:
+    from operando.clock import run_simulated
+    from operando.engine import Experiment
+    from operando.errors import InstrumentError
+    from tests.engine.cell_potentiostat import CellPotentiostat
+    from tests.engine.plans import charge_hold_discharge
+
+    thesis = charge_hold_discharge()
+    potentiostat = CellPotentiostat.for_plan_cell(thesis.cell)
+
+    async def unplugged() -> None:
+        raise InstrumentError("no answer on USB0", instrument="potentiostat")
+
+    potentiostat.connect = unplugged  # type: ignore[method-assign]
+    with pytest.raises(InstrumentError):
+        run_simulated(Experiment(thesis, potentiostat, tmp_path / "run.h5").run())
+    assert list(tmp_path.iterdir()) == []

@@ -226,7 +226,6 @@ class Experiment:
                 else:
                     file = await file_thread.call(ExperimentFile.reopen, self.out_path)
             except BaseException:
-                space.release()
                 await self._safe_state()
                 await self._microscope_safe_state()
                 await self._disconnect()
@@ -249,6 +248,7 @@ class Experiment:
                 except Exception as exc:  # noqa: BLE001 - the storage failure is already the run's outcome
                     log.error("%s: the file could not be completed: %s", self.out_path, exc)
         finally:
+            space.release()  # the reserve goes with the run however it ended (a failed connect too)
             file_thread.close(wait=False)
         status, reason, error = outcome
         if isinstance(error, asyncio.CancelledError):
