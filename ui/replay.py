@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from operando.storage import read_experiment
+from operando.storage import read_experiment, reading
 
 from .records import POINT_COLUMNS, RegionRecord, RunRecord
 
@@ -84,7 +84,7 @@ def _load_run(path: str | Path) -> RunRecord:
                     attrs=record.attrs, cell=record.cell, events=record.events,
                     instruments=record.instruments, steps=record.steps, path=str(path))
     run.points.extend({name: column for name, column in record.electrochem.items() if name in POINT_COLUMNS})
-    with h5py.File(path, "r", libver="latest", swmr=True) as file:
+    with reading(path) as file:
         rois = file["entry"].get("rois")
         for name, group in (rois.items() if rois is not None else ()):
             if isinstance(group, h5py.Group):
@@ -94,7 +94,7 @@ def _load_run(path: str | Path) -> RunRecord:
 
 def read_frame(path: str | Path, region: str, row: int) -> tuple[np.ndarray, np.ndarray | None]:
     """One frame's pixels (detector, y, x) and its local displacement field (2, gy, gx) m, or None."""
-    with FILE_LOCK, h5py.File(path, "r", libver="latest", swmr=True) as file:
+    with FILE_LOCK, reading(path) as file:
         group = file["entry"]["rois"][region]
         frames = group["frames"]
         frames.refresh()

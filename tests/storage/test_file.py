@@ -116,3 +116,23 @@ def test_event_payloads_always_fit_and_parse() -> None:
     assert payload["value"] is None and payload["message"].startswith("EEE")
     encoded = encode_payload({f"k{i}": "ü" * 500 for i in range(40)}, limit=4096)
     assert len(encoded) <= 4096 and json.loads(encoded)["truncated"] is True
+
+
+def test_rows_a_failed_flush_left_blank_are_cut_when_read_and_when_resumed(tmp_path: Path) -> None:
+    file = make(tmp_path / "x.h5")
+    file.append_points(points([1.0, 2.0]))
+    file.append_events([(1.0, "note", {"text": "first"})])
+    file.close()
+    with h5py.File(tmp_path / "x.h5", "r+") as f:  # extents flushed, values never written (a disk full)
+        for name in f["entry/electrochem"]:
+            f["entry/electrochem"][name].resize((4,))
+        for name in f["entry/events"]:
+            f["entry/events"][name].resize((2,))
+    record = read_experiment(tmp_path / "x.h5")
+    assert record.electrochem["t"].tolist() == [1.0, 2.0]
+    assert record.events == [(1.0, "note", {"text": "first"})]
+    resumed = ExperimentFile.reopen(tmp_path / "x.h5")
+    resumed.append_points(points([3.0]))
+    resumed.close()
+    ec = read_experiment(tmp_path / "x.h5").electrochem
+    assert ec["t"].tolist() == [1.0, 2.0, 3.0] and ec["Q"].tolist() == [0.0, 1e-3, 0.0]

@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:
         logging.lastResort = _brief_handler()
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        from operando.storage import exit_now  # imported here: the CLI's start stays light
+
+        exit_now(code)  # a file HDF5 could not close must not reach its teardown (a crash at exit)
+        return code
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()

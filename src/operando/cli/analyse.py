@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -47,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     from operando.drift._analysis import AnalysisError, analyse_file, write_analysis
     from operando.drift._registration import RegistrationError
 
+    if args.out:  # refused before the analysis, not after it
+        folder = Path(args.out).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            why = "no such folder" if not folder.is_dir() else "not writable (read-only or not allowed)"
+            print(f"operando analyse: cannot write --out {args.out}: {folder}: {why}", file=sys.stderr)
+            return EXIT_INVALID
     try:
         results = analyse_file(args.file, regions=args.region, detector=args.detector, grid=args.grid)
         if args.out:
@@ -54,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     except (AnalysisError, RegistrationError) as exc:
         print(f"operando analyse: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except OSError as exc:  # the results file could not be written (disk full, removed folder)
+        print(f"operando analyse: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     table = Table(title=f"Drift and local displacement: {args.file}")
     for column in ("region", "detector", "frames", "registered", "keyframes", "largest drift (nm)",
                    "largest local displacement (nm)", "divergence range (%)"):

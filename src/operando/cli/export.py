@@ -14,6 +14,7 @@ from rich.console import Console
 
 from operando.export import write_csv, write_frames_csv, write_mpt, write_tiff_stacks
 from operando.storage.reader import NotARecord
+from operando.storage import UnreadableFile
 
 EXIT_INVALID = 2
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if args.frames_csv is not None:
             out.print(f"frames {args.frames_csv} ({write_frames_csv(args.file, args.frames_csv)} frames)",
                       markup=False)
-    except NotARecord as exc:  # names the file itself
+    except (NotARecord, UnreadableFile) as exc:  # not a record, or truncated/damaged: refused at once
         console.print(f"operando export: {exc}", markup=False)
         return EXIT_INVALID
     except (OSError, KeyError, ValueError) as exc:

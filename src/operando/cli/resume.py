@@ -31,7 +31,7 @@ from operando.plan import Plan
 from operando.protocol import loads_protocol, resolve
 from operando.rigfile import load_rig
 from operando.roles.microscope import MicroscopeSettingError
-from operando.storage import read_experiment
+from operando.storage import StorageError, read_experiment
 
 SIMULATED_OPTIONS = ("poll_interval", "board")
 
@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     runner = _resume(plan, path, state, rig_config, args.rig, console)
     try:
         outcome = clock.run_simulated(runner, speed=speed) if simulated else clock.run(runner)
+    except StorageError as exc:  # the record's folder is full, read-only or not allowed
+        console.print(f"operando resume: {exc}; nothing was started.", markup=False)
+        return EXIT_INVALID
     except MicroscopeSettingError as exc:
         console.print(f"operando resume: {exc}; nothing was started.", markup=False)
         return EXIT_INVALID

@@ -24,6 +24,7 @@ from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
 from operando.rigfile import RigError, RigSpec, build, check_plan, load_rig
 from operando.service import add_service_arguments, serving, settings_from_args
+from operando.storage import StorageError
 from operando.telemetry import TelemetrySettings
 
 LOGGED = ("state_changed", "step_started", "step_ended", "fault", "safety_tripped", "note", "region_lost")
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         result = clock.run(_run(plan, spec, out, telemetry, console), speed=speed)
     except RigError as exc:
         console.print(f"operando run: {exc}", markup=False)
+        return EXIT_INVALID
+    except StorageError as exc:  # the record's folder is full, read-only or not allowed
+        console.print(f"operando run: {exc}; nothing was started.", markup=False)
         return EXIT_INVALID
     except KeyboardInterrupt:
         console.print(f"operando run: interrupted; the file {out} is closed with status aborted.",

@@ -33,6 +33,7 @@ from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
 from operando.roles.microscope import MicroscopeSettingError
 from operando.service import add_service_arguments, serving, settings_from_args
+from operando.storage import StorageError
 from operando.telemetry import TelemetrySettings
 
 EXIT_CODES = {ExperimentState.COMPLETED: 0, ExperimentState.FAILED: 1, ExperimentState.ABORTED: 3}
@@ -102,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"operando simulate: {exc}", markup=False)
         return 1
     except MicroscopeSettingError as exc:  # a region the microscope cannot image: refused before the start
+        console.print(f"operando simulate: {exc}; nothing was started.", markup=False)
+        return EXIT_INVALID
+    except StorageError as exc:  # the record's folder is full, read-only or not allowed
         console.print(f"operando simulate: {exc}; nothing was started.", markup=False)
         return EXIT_INVALID
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ result goes to a new HDF5 file (never into the experiment file, which stays as i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ import h5py
 import numpy as np
 
 from operando.errors import OperandoError
+from operando.storage import is_damage, open_to_read
 
 from ._local import displacement_field
 from ._registration import Reference, RegistrationError
@@ -129,12 +131,21 @@ MIN_GRID = 4  # px: the smallest displacement cell displacement_field accepts
 
 def _open(path: Path) -> h5py.File:
     try:
-        return h5py.File(path, "r", swmr=True, locking=False)
-    except OSError:
-        try:
-            return h5py.File(path, "r", locking=False)
-        except OSError as exc:
-            raise AnalysisError(f"{path}: not a readable HDF5 file ({exc})") from None
+        return open_to_read(path, locking=False)
+    except OSError as exc:  # truncated, damaged, not HDF5: refused at once (see operando.storage.open_to_read)
+        raise AnalysisError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _damaged_as_analysis_error(path: Path) -> Iterator[None]:
+    """An HDF5 error while reading the frames (a damaged chunk) becomes one line naming the file."""
+    try:
+        yield
+    except (OSError, RuntimeError, KeyError) as exc:
+        if isinstance(exc, KeyError) and not is_damage(exc):
+            raise
+        raise AnalysisError(f"{path} is damaged (truncated or corrupt): "
+                            f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
 
 
 def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, detector: str | None = None,
@@ -147,8 +158,8 @@ def analyse_file(path: str | Path, *, regions: Sequence[str] | None = None, dete
     if not path.is_file():
         raise AnalysisError(f"{path}: {'a folder, not an experiment file' if path.is_dir() else 'no such file'}")
     results = []
-    with _open(path) as file:
-        group = file.get("entry/rois")
+    with _open(path) as file, _damaged_as_analysis_error(path):
+        group = file["entry"].get("rois") if "entry" in file.keys() else None  # .get hides damage
         if not isinstance(group, h5py.Group) or not len(group):
             raise AnalysisError(f"{path}: no regions of interest (/entry/rois is missing or empty)")
         names = list(group) if not regions else list(regions)

@@ -52,7 +52,16 @@ from operando.plan import Plan, PlannedStep
 from operando.roles.microscope import Microscope
 from operando.roles.potentiostat import InstrumentInfo, Potentiostat, Readout
 from operando.roles.sensor import Sensor
-from operando.storage import PAUSE_LABEL, ExperimentFile, FileWriter, create_rig_state, technique_labels
+from operando.storage import (
+    PAUSE_LABEL,
+    ExperimentFile,
+    FileWriter,
+    SpaceGuard,
+    StorageError,
+    create_rig_state,
+    frame_bytes,
+    technique_labels,
+)
 from operando.techniques import Impedance, OpenCircuit, Recording
 from operando.timeline import Timeline
 
@@ -213,6 +222,8 @@ class Experiment:
             raise FileExistsError(f"{self.out_path} already exists; a record is never overwritten")
         if self.resume is not None and not self.out_path.exists():
             raise FileNotFoundError(f"{self.out_path}: the file to resume into does not exist")
+        space = SpaceGuard(self.out_path)
+        space.prepare(frame=frame_bytes(self.plan))  # a full or read-only disk is refused before anything moves
         file_thread = InstrumentThread("file")
         try:
             instruments = await self._connect()
@@ -234,7 +245,7 @@ class Experiment:
                 await self._microscope_safe_state()
                 await self._disconnect()
                 raise
-            writer = FileWriter(file, flush_interval=self.flush_interval)
+            writer = FileWriter(file, flush_interval=self.flush_interval, space=space)
             subscription = self.bus.subscribe("file", maxsize=1000)
             sink = StorageSink(writer, subscription, on_error=self._storage_failed)
             writer.on_done = sink.notify
@@ -252,6 +263,7 @@ class Experiment:
                 except Exception as exc:  # noqa: BLE001 - the storage failure is already the run's outcome
                     log.error("%s: the file could not be completed: %s", self.out_path, exc)
         finally:
+            space.release()  # the reserve goes with the run however it ended (a failed connect too)
             file_thread.close(wait=False)
         status, reason, error = outcome
         if isinstance(error, asyncio.CancelledError):
@@ -335,7 +347,7 @@ class Experiment:
     def _classify(raised: BaseException) -> tuple[ExperimentState, str, BaseException]:
         leaves = _leaves(raised)
         for kind, status in ((SafetyTrip, ExperimentState.ABORTED), (AbortRequested, ExperimentState.ABORTED),
-                             (InstrumentError, ExperimentState.FAILED)):
+                             (InstrumentError, ExperimentState.FAILED), (StorageError, ExperimentState.FAILED)):
             for leaf in leaves:
                 if isinstance(leaf, kind):
                     return status, str(leaf), leaf

@@ -36,24 +36,37 @@ class StorageSink:
         self._room = asyncio.Event()
 
     def notify(self) -> None:
-        """Called from the writer thread after each write: the queue has room again."""
+        """Called from the writer thread after each write: the queue has room again (or a write failed)."""
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._room.set)
+            self._loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        self._room.set()
+        if self.writer.error is not None:
+            self._failed(self.writer.error)
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            if self.on_error is not None:
+                self.on_error(exc)
 
     async def run(self) -> None:
+        # After a failed write the writer still takes everything but frames (the fault, the final status, the
+        # last points); only once it can take nothing more are events dropped, so publishers never wait.
         self._loop = asyncio.get_running_loop()
         while (event := await self.subscription.get()) is not None:
-            if self.error is not None:
-                continue  # the engine is stopping; keep its publishers from waiting on a dead sink
+            if self.writer.wedged:
+                continue
             try:
                 for item in [event, *self.subscription.drain_nowait()]:
                     self._submit(item)
                 await self._wait_for_room()
             except Exception as exc:  # noqa: BLE001 - disk full, file gone: the engine decides what follows
-                self.error = exc
-                if self.on_error is None:
+                if self.on_error is None and self.error is None:
+                    self.error = exc
                     raise
-                self.on_error(exc)
+                self._failed(exc)
 
     def _submit(self, event: Event) -> None:
         if isinstance(event, PointsRecorded):
@@ -86,8 +99,8 @@ class StorageSink:
         try:
             while True:
                 self._room.clear()
-                if self.writer.error is not None:
-                    raise self.writer.error
+                if self.writer.wedged:
+                    raise self.writer.error or RuntimeError("the file can no longer be written")
                 if self.writer.pending <= self.writer.max_pending:
                     break
                 await self._room.wait()

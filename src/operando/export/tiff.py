@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import tifffile
 
-from operando.storage import read_experiment
+from operando.storage import open_to_read, read_experiment
 
 UM = 1e-6  # m per micrometre: ImageJ calibrations are in um
 
@@ -59,7 +59,7 @@ def write_tiff_stacks(path: str | Path, folder: str | Path, *, per_detector: boo
     folder.mkdir(parents=True, exist_ok=True)
     record = read_experiment(path)
     written = []
-    with h5py.File(path, "r", libver="latest", swmr=True) as file:
+    with open_to_read(path) as file:
         for name, region in record.rois.items():
             count = len(region)
             if count == 0:

@@ -21,9 +21,11 @@ from operando.plan import Plan
 from operando.roles.potentiostat import InstrumentInfo
 from operando.storage._events import encode_payload, to_json
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
+from operando.storage._open import check_whole, open_to_read
 from operando.storage._rig_state import RigStateLog
 from operando.storage._rois import RegionFrames, create_rois
 from operando.storage._table import Column, Table
+from operando.storage._unclosed import keep_open
 
 FORMAT_VERSION = "1"
 _STR = h5py.string_dtype("utf-8")
@@ -114,7 +116,10 @@ class ExperimentFile:
                 section(entry, plan)
             file.swmr_mode = True
         except BaseException:
-            file.close()
+            try:
+                file.close()
+            except Exception:  # noqa: BLE001 - HDF5 cannot close what it could not write (a full disk)
+                keep_open(file, str(path))
             path.unlink(missing_ok=True)
             raise
         return cls(file)
@@ -124,8 +129,10 @@ class ExperimentFile:
         """Open an interrupted experiment's file to append to it (resume); status goes back to running.
 
         A writer that was killed leaves the file marked as open for writing; with ``repair`` its contents are
-        copied into a fresh file that then replaces it (see :func:`repair_killed_file`).
+        copied into a fresh file that then replaces it (see :func:`repair_killed_file`). A truncated file
+        raises :class:`operando.storage.UnreadableFile`.
         """
+        check_whole(path)
         try:
             file = h5py.File(path, "r+", libver="latest")
         except OSError as exc:
@@ -196,6 +203,11 @@ class ExperimentFile:
     def flush(self) -> None:
         self.file.flush()
 
+    def roll_back(self) -> None:
+        """Cut every table and region back to the rows fully written (after a write that failed half-way)."""
+        for table in (self.electrochem, self.impedance, self.events, *self._tables.values(), *self.rois.values()):
+            table.truncate()
+
     def close(self) -> None:
         if self.file.id.valid:
             self.file.flush()
@@ -210,7 +222,7 @@ def repair_killed_file(path: str | Path) -> None:
     fresh = path.with_name(path.name + ".repairing")
     fresh.unlink(missing_ok=True)
     try:
-        with h5py.File(path, "r", libver="latest", swmr=True) as source, \
+        with open_to_read(path) as source, \
                 h5py.File(fresh, "w-", libver="latest") as target:
             for key, value in source.attrs.items():
                 target.attrs[key] = value

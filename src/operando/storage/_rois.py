@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,6 +68,15 @@ def displacement_grid(frame_size: tuple[int, int]) -> tuple[int, int]:
     """(gy, gx) cells of the local displacement field of a (width, height) frame."""
     width, height = frame_size
     return max(height // DISPLACEMENT_CELL, 1), max(width // DISPLACEMENT_CELL, 1)
+
+
+def frame_bytes(plan: Plan) -> int:
+    """Bytes the largest frame of ``plan`` takes in the file (pixels of every detector and its displacement
+    field); 0 without imaging."""
+    sizes = [2 * len(region.detectors) * region.frame_size[0] * region.frame_size[1]
+             + 4 * 2 * math.prod(displacement_grid(region.frame_size))
+             for region in (plan.imaging.regions if plan.imaging is not None else ())]
+    return max(sizes, default=0)
 
 
 def check_region_name(name: str) -> None:
@@ -153,5 +163,9 @@ class RegionFrames:
                 raise ValueError(f"{self.group.name}: displacement of shape {displacement.shape}, the file "
                                  f"holds {self.displacement.shape[1:]}")
             self.displacement[n] = displacement
+        # The pixels reach the disk before the row that makes them count: a write that fails (disk full)
+        # leaves no table row over a blank frame, and readers cut every dataset to the table's length.
+        self.frames.flush()
+        self.displacement.flush()
         self.table.append({column.name: [row[column.name]] for column in FRAME_TABLE})
         self._length = n + 1

@@ -8,6 +8,24 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+BLANK_WINDOW = 64  # last rows of a table checked for rows left blank by a failed flush
+
+
+def written_rows(columns: Sequence[np.ndarray], length: int) -> int:
+    """``length`` less the trailing rows in which every column holds the fill value (0 or empty): rows whose
+    extent a writer flushed but whose values it could not (a disk that filled mid-flush). A first row is kept:
+    only a row after a written one can be told apart."""
+    if length <= 1 or not columns:
+        return length
+    blank = np.ones(len(columns[0]), bool)
+    for values in columns:
+        blank &= (values == b"") if values.dtype.kind == "S" else (values == 0)
+    offset = length - len(blank)
+    end = len(blank)
+    while end > 0 and end + offset > 1 and blank[end - 1]:
+        end -= 1
+    return end + offset
+
 
 @dataclass(frozen=True)
 class Column:
@@ -29,8 +47,11 @@ class Table:
         self.group = group
         self.columns = tuple(columns)
         self._datasets = {c.name: group[c.name] for c in columns}
-        # After a crash columns may differ by the last, partly written batch: continue from the shortest.
-        self._length = min(d.shape[0] for d in self._datasets.values())
+        # After a crash columns may differ by the last, partly written batch: continue from the shortest, less
+        # rows a failed flush left blank (looked for among the last BLANK_WINDOW).
+        length = min(d.shape[0] for d in self._datasets.values())
+        start = max(0, length - BLANK_WINDOW)
+        self._length = written_rows([d[start:length] for d in self._datasets.values()], length)
 
     @classmethod
     def create(cls, parent: h5py.Group, name: str, columns: Sequence[Column], *, chunk_rows: int = 4096,

@@ -12,7 +12,9 @@ import h5py
 import numpy as np
 
 from operando.errors import OperandoError
+from operando.storage._open import reading
 from operando.storage._rois import FRAME_TABLE
+from operando.storage._table import written_rows
 
 
 def _text(value: Any) -> str:
@@ -24,12 +26,23 @@ def _attrs(group: h5py.Group) -> dict[str, Any]:
             if isinstance(value, np.generic) else value for key, value in group.attrs.items()}
 
 
+def _payload(raw: bytes) -> dict[str, Any]:
+    """An event's JSON payload; one a failed write left unreadable is kept as its text, never raised."""
+    try:
+        return json.loads(raw.decode())
+    except ValueError:
+        return {"unreadable_payload": raw[:200].decode(errors="replace")}
+
+
 def _table(group: h5py.Group) -> dict[str, np.ndarray]:
     """Columns cut to a common length: a killed writer may have extended some by a partial last batch."""
     for dataset in group.values():
         dataset.refresh()
     length = min((dataset.shape[0] for dataset in group.values()), default=0)
-    return {name: dataset[:length] for name, dataset in group.items()}
+    columns = {name: dataset[:length] for name, dataset in group.items()}
+    # rows a failed flush extended but left blank are not records
+    length = written_rows(list(columns.values()), length)
+    return {name: values[:length] for name, values in columns.items()}
 
 
 @dataclass
@@ -55,8 +68,10 @@ def _regions(entry: h5py.Group) -> dict[str, RegionRecord]:
             dataset.refresh()
         length = min(group["frames"].shape[0], group["displacement"].shape[0],
                      *(group[c.name].shape[0] for c in FRAME_TABLE))
+        table = {c.name: group[c.name][:length] for c in FRAME_TABLE}
+        length = written_rows(list(table.values()), length)
         regions[name] = RegionRecord(
-            name=name, table={c.name: group[c.name][:length] for c in FRAME_TABLE},
+            name=name, table={column: values[:length] for column, values in table.items()},
             detectors=tuple(json.loads(group.attrs["detectors"])),
             trigger_labels=tuple(json.loads(group.attrs["trigger_labels"])),
             settings=json.loads(group.attrs["settings"]), frame_shape=tuple(group["frames"].shape[1:]))
@@ -66,7 +81,7 @@ def _regions(entry: h5py.Group) -> dict[str, RegionRecord]:
 def read_frames(path: str | Path, region: str, index: int | slice = slice(None), *,
                 swmr: bool = True) -> np.ndarray:
     """Pixels of ``region``'s frames (frame, detector, y, x) uint16, or one frame (detector, y, x)."""
-    with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
+    with reading(path, swmr=swmr) as file:
         rois = file["entry"].get("rois", {})
         if region not in rois:
             raise KeyError(f"{path}: no region {region!r}; it has {sorted(rois) or 'none'}")
@@ -102,7 +117,8 @@ class NotARecord(OperandoError, ValueError):
 
 
 def read_experiment(path: str | Path, *, swmr: bool = True) -> ExperimentRecord:
-    """Read the file at ``path``; with ``swmr`` (default) this works while a run is still writing it."""
+    """Read the file at ``path``; with ``swmr`` (default) this works while a run is still writing it. A
+    truncated or damaged file raises :class:`operando.storage.UnreadableFile` at once."""
     try:
         return _read(path, swmr)
     except KeyError as exc:  # h5py: "Unable to synchronously open object (object 'entry' doesn't exist)"
@@ -112,7 +128,7 @@ def read_experiment(path: str | Path, *, swmr: bool = True) -> ExperimentRecord:
 
 
 def _read(path: str | Path, swmr: bool) -> ExperimentRecord:
-    with h5py.File(path, "r", libver="latest", swmr=swmr) as file:
+    with reading(path, swmr=swmr) as file:
         entry = file["entry"]
         electrochem = entry["electrochem"]
         events = _table(entry["events"])
@@ -129,7 +145,7 @@ def _read(path: str | Path, swmr: bool) -> ExperimentRecord:
             technique_labels=tuple(json.loads(electrochem.attrs["technique_labels"])),
             steps=json.loads(electrochem.attrs["steps"]),
             impedance=_table(entry["impedance"]),
-            events=[(float(t), _text(kind), json.loads(_text(payload)))
+            events=[(float(t), _text(kind), _payload(payload))
                     for t, kind, payload in zip(events["t"], events["kind"], events["payload"], strict=True)],
             instruments=instruments,
             rois=_regions(entry),
