@@ -13,8 +13,8 @@ from pathlib import Path
 from rich.console import Console
 
 from operando.export import write_csv, write_frames_csv, write_mpt, write_tiff_stacks
-from operando.storage.reader import NotARecord
 from operando.storage import UnreadableFile
+from operando.storage.reader import NotARecord
 
 EXIT_INVALID = 2
 
