@@ -31,7 +31,7 @@ from operando.plan import Plan
 from operando.protocol import loads_protocol, resolve
 from operando.rigfile import load_rig
 from operando.roles.microscope import MicroscopeSettingError
-from operando.storage import StorageError, read_experiment
+from operando.storage import StorageError, UnreadableFile, read_experiment
 
 SIMULATED_OPTIONS = ("poll_interval", "board")
 
@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         plan, rig_config = _plan(path)
         state = read_resume_state(path, plan)
     except (ProtocolError, CannotResume, ValueError, OSError) as exc:
-        where = f"{path}: not a readable experiment file: " if isinstance(exc, OSError) else ""  # h5py's words
+        # h5py's own words need the file named; an UnreadableFile names it already
+        where = (f"{path}: not a readable experiment file: "
+                 if isinstance(exc, OSError) and not isinstance(exc, UnreadableFile) else "")
         console.print(f"operando resume: {where}{exc}", markup=False)
         return EXIT_INVALID
     simulated = args.rig is None
