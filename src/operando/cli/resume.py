@@ -5,8 +5,9 @@ rebuilt with the same seed and put back in the state saved with the last recorde
 channel and specimen; a file without one gets the cell at the recorded state of charge) or from ``--rig RIGFILE``.
 Imaging triggers take up where the record stops: one that fired but whose frame was not written fires again. The step
 that was running continues with what it had left; charge, state of charge, frame numbers and dose totals
-carry on; the gap is recorded as a ``resumed`` event. Exit status as ``operando simulate``: 0 completed,
-1 failed, 2 nothing was started, 3 aborted.
+carry on; the gap is recorded as a ``resumed`` event. A run that failed (status ``failed``: a full disk, a link
+lost for longer than the protocol allows) is continued only with ``--after-failure``. Exit status as
+``operando simulate``: 0 completed, 1 failed, 2 nothing was started, 3 aborted.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="rig file for real instruments (default: the file's own simulated rig)")
     parser.add_argument("--speed", default="max",
                         help="simulated runs: simulated seconds per wall second (default: max)")
+    parser.add_argument("--after-failure", action="store_true",
+                        help="continue a run that failed (status failed), once what made it fail is fixed: a "
+                             "full disk freed, a lost link back")
     parser.set_defaults(handler=holding_locks("resume", run))
 
 
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if args.rig is not None:  # its instruments in use by another engine: exit 2, nothing started
             claim_instruments(args, load_rig(args.rig))
         plan, rig_config = _plan(path)
-        state = read_resume_state(path, plan)
+        state = read_resume_state(path, plan, after_failure=args.after_failure)
     except (ProtocolError, CannotResume, ValueError, OSError) as exc:
         # h5py's own words need the file named; an UnreadableFile names it already
         where = (f"{path}: not a readable experiment file: "

@@ -3,8 +3,9 @@
 The protocol position comes from the step events (the step that was running continues with what it had
 left), the charge counter and state of charge from the last point, frame numbers and dose totals from each
 region's frame table, each region's triggers from the whole record (:mod:`operando.engine.trigger_replay`:
-a firing whose frame was not written fires again) and a simulated rig's state from /entry/rig_state. Only a
-file whose run did not end (status ``running`` or ``interrupted``) is resumed.
+a firing whose frame was not written fires again) and a simulated rig's state from /entry/rig_state. A file
+whose run did not end (status ``running`` or ``interrupted``) is resumed; one whose run failed (a full disk, a
+link lost for longer than the protocol allows) only when asked for explicitly, once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -51,9 +52,12 @@ class ResumeState:
     recent_points: dict[str, np.ndarray] = field(default_factory=dict)
     rig_state: Any = None  # the rig's saved state after the last recorded point (simulated rigs), opaque here
     rig_state_t: float = float("nan")  # s on the timeline when it was taken
+    failure: str = ""  # why the run failed, for a failed run continued on purpose
 
     @property
     def reason(self) -> str:
+        if self.status == "failed":
+            return "continued after the run failed" + (f" ({self.failure})" if self.failure else "")
         return f"continued after an interruption (the file said {self.status!r})"
 
 
@@ -103,14 +107,26 @@ def _position(plan: Plan, record: ExperimentRecord, ran_until: float = float("na
     return index, Continuation(elapsed, charge_at_start, abs(float(ec["I"][first])), len(positions), charge)
 
 
-def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
-    """Read where the run in ``path`` stopped; ``plan`` is its protocol (from the file's protocol text)."""
+def _failure(record: ExperimentRecord) -> str:
+    """The reason the file gives for its run's failure (its last change of state to failed)."""
+    failed = [event for event in record.events_of("state_changed") if event.get("new") == "failed"]
+    return str(failed[-1].get("reason", "")) if failed else ""
+
+
+def read_resume_state(path: str | Path, plan: Plan, *, after_failure: bool = False) -> ResumeState:
+    """Read where the run in ``path`` stopped; ``plan`` is its protocol (from the file's protocol text).
+    ``after_failure`` lets a failed run be continued (the researcher has fixed what made it fail)."""
     try:
         record = read_experiment(path)
     except (OSError, KeyError) as exc:
         raise CannotResume(f"{path}: not a readable experiment file ({exc})") from exc
     status = record.status
-    if status not in RESUMABLE:
+    failure = _failure(record) if status == "failed" else ""
+    if status == "failed" and not after_failure:
+        because = f" ({failure})" if failure else ""
+        raise CannotResume(f"{path}: the run failed{because}; once the cause is fixed, continue it with "
+                           f"'operando resume {path} --after-failure'")
+    if status not in RESUMABLE and not (status == "failed" and after_failure):
         raise CannotResume(f"{path}: the experiment ended ({status}); only a run that was interrupted "
                            f"(status {' or '.join(RESUMABLE)}) can be continued")
     if record.attrs.get("name") != plan.name:
@@ -151,5 +167,5 @@ def read_resume_state(path: str | Path, plan: Plan) -> ResumeState:
         recent_points={name: ec[name][-RECENT_POINTS:]
                        for name in ("t", "E_we", "I", "Q", "soc", "cycle", "step")},
         rig_state=saved[2] if saved is not None else None,
-        rig_state_t=saved[0] if saved is not None else float("nan"),
+        rig_state_t=saved[0] if saved is not None else float("nan"), failure=failure,
     )
