@@ -103,7 +103,11 @@ class ZeissMicroscope:
     async def _on_thread(self, function: Callable[..., Any], *args: Any, what: str) -> Any:
         assert self._thread is not None
         try:
-            return await asyncio.wait_for(self._thread.call(function, *args), self.config.call_timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the call's result and swallows a
+            # cancellation that arrives as the call completes; the cancelled task then runs on (an abort
+            # during a frame hung the run: its TaskGroup waited for ever for the acquisition worker).
+            async with asyncio.timeout(self.config.call_timeout):
+                return await self._thread.call(function, *args)
         except TimeoutError:
             raise CallTimeout(f"{what} did not return within {self.config.call_timeout:g} s",
                               instrument=INSTRUMENT) from None
