@@ -33,8 +33,9 @@ HOLD = 3.0  # s of wall time a call is held at most until the engine has taken t
 
 
 class AbortPoint:
-    """Fires ``fire()`` once, at the k-th moment of ``phase``; ``taken`` is set once the engine took the
-    abort (the caller sets it from the experiment's request_abort)."""
+    """Fires ``fire()`` once, at the k-th moment of ``phase``; the caller calls :meth:`took` from the
+    experiment's request_abort. Fired after a call returned, the next call (on an instrument thread) waits
+    until the abort is taken, so a slower route (MQTT, a signal) still lands in the phase."""
 
     def __init__(self, phase: str, seed: int, fire: Callable[[], None]) -> None:
         if phase not in PHASES:
@@ -56,6 +57,14 @@ class AbortPoint:
         self._lock = threading.Lock()
         self._steps = 0
         self.loop_thread: int | None = None
+        self.hold_next = False
+        self.running_when_taken: bool | None = None
+
+    def took(self) -> None:
+        """The engine took the abort request (call from the experiment's request_abort)."""
+        if not self.taken.is_set():
+            self.running_when_taken = self.running
+            self.taken.set()
 
     def describe(self) -> str:
         return f"{self.phase} #{self.k} ({'after' if self.after_call else 'during'} the call)"
@@ -101,6 +110,9 @@ class AbortPoint:
         original = getattr(fake, name)
 
         def call(*args: Any) -> Any:
+            if self.hold_next and threading.get_ident() != self.loop_thread:
+                self.hold_next = False  # fired after the last call: this one waits until the abort is taken
+                self.taken.wait(HOLD)
             hit = self._count(moment(name, args), name)
             if hit and not self.after_call:
                 self._fire(name)
@@ -112,6 +124,7 @@ class AbortPoint:
                 self.moving = True
             if hit and self.after_call:
                 self._fire(name)
+                self.hold_next = True
             return result
 
         setattr(fake, name, call)

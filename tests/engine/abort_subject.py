@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
 
     def taken(self: Any, reason: str = "aborted by the user") -> None:
         request_abort(self, reason)
-        point.taken.set()
+        point.took()
 
     async def watched_run(self: Any) -> Any:
         point.watch_experiment(self)
@@ -56,7 +56,9 @@ def main(argv: list[str]) -> int:
     print("FAKES " + json.dumps({
         "fired": point.fired_at is not None, "fired_in": point.fired_in, "point": point.describe(),
         "beam_left_blanked": point.beam_left_blanked(),
-        "channel": rig.eclib.channels[0].state.name if rig is not None else None}), flush=True)
+        "channel": rig.eclib.channels[0].state.name if rig is not None else None,
+        "techniques_started": rig.eclib.calls["BL_StartChannel"] if rig is not None else None,
+        "running_when_taken": point.running_when_taken}), flush=True)
     return code
 
 

@@ -103,7 +103,7 @@ class Engine(threading.Thread):
 
         def taken(reason: str = "aborted by the user") -> None:
             request_abort(reason)
-            self.point.taken.set()
+            self.point.took()
 
         experiment.request_abort = taken  # type: ignore[method-assign]
         self.point.watch_experiment(experiment)
@@ -196,9 +196,12 @@ def test_an_abort_by_command_ends_the_run_within_5_s(tmp_path: Path, phase: str,
     result = engine.result
     assert result is not None and result.status is ExperimentState.ABORTED, (point.describe(), result)
     assert took <= WITHIN, f"{point.describe()} in {point.fired_in}: the run ended {took:.1f} s after the abort"
-    check_record(tmp_path / "run.h5")
+    record = check_record(tmp_path / "run.h5")
     assert point.beam_left_blanked(), f"{point.describe()}: the beam was left unblanked ({point.blanking})"
     assert engine.eclib is not None and engine.eclib.channels[0].state.name == "STOP"
+    if phase == "connecting" and not point.running_when_taken:  # nothing was started: no technique, no run
+        assert engine.eclib.calls["BL_StartChannel"] == 0
+        assert "running" not in record["states"], record["states"]
 
 
 @pytest.mark.timeout(90)
@@ -243,6 +246,48 @@ def test_a_signal_ends_operando_simulate_within_5_s(tmp_path: Path, phase: str, 
     took = ended - signalled[0]
     assert code == 3, f"{fakes['point']}: exit code {code}; stderr: {log.read_text()[-2000:]}"
     assert took <= WITHIN, f"{fakes['point']} in {fakes['fired_in']}: ended {took:.1f} s after {signal_name}"
-    check_record(out)
+    record = check_record(out)
     assert fakes["beam_left_blanked"], fakes
     assert fakes["channel"] == "STOP", fakes
+    if phase == "connecting" and not fakes["running_when_taken"]:
+        assert fakes["techniques_started"] == 0 and "running" not in record["states"], (fakes, record)
+
+
+@pytest.mark.timeout(60)
+def test_an_abort_during_the_eht_run_up_cuts_the_connection_short(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect can take minutes on a real microscope (EHT run-up, polled on the loop): an abort does not
+    wait for it. Witness on simulated time: the run ends within seconds of the abort, not after the run-up."""
+    from operando.simulators.sem import czemapi
+
+    monkeypatch.setattr(czemapi, "_RUN_UP_TIME", 100.0)  # s; the driver waits up to 120 s for 'Beam On'
+    times: dict[str, float] = {}
+
+    async def main() -> ExperimentResult:
+        loop = asyncio.get_running_loop()
+        potentiostat, _, eclib, _ = simulated_rig()
+        sem = FakeCZEMApi(loop.time, scene(), seed=0, beam_on=False)
+        experiment = Experiment(PLAN, potentiostat, tmp_path / "run.h5", poll_interval=60.0,
+                                microscope=ZeissMicroscope(lambda: sem, name="simulated-zeiss"))
+        execute = sem.Execute
+
+        def Execute(command: str) -> int:  # noqa: N802 - the seam's name
+            code = execute(command)
+            if command == "CMD_BEAM_ON":
+                times["abort"] = loop.time()
+                loop.call_soon_threadsafe(experiment.request_abort, "aborted during the run-up")
+            return code
+
+        sem.Execute = Execute  # type: ignore[method-assign]
+        result = await experiment.run()
+        times["end"] = loop.time()
+        times["started"] = eclib.calls["BL_StartChannel"]
+        times["blanked"] = sem._blanking
+        return result
+
+    result = clock.run_simulated(main())
+    assert times["end"] - times["abort"] < 5.0, times  # not the 100 s of the run-up
+    assert result.status is ExperimentState.ABORTED and "nothing was started" in result.reason
+    assert times["started"] == 0 and times["blanked"]
+    record = check_record(tmp_path / "run.h5")
+    assert record["states"] == ["finishing", "aborted"] and record["points"] == 0
