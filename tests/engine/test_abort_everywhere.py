@@ -60,22 +60,25 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Any:
     broker.kill()
 
 
-def simulated_rig() -> tuple[BiologicPotentiostat, ZeissMicroscope, FakeEClib, FakeCZEMApi]:
+def simulated_rig(microscope: type[ZeissMicroscope] = ZeissMicroscope,
+                  ) -> tuple[BiologicPotentiostat, ZeissMicroscope, FakeEClib, FakeCZEMApi]:
     """operando.simulators.rig's simulated rig, with the test session's one cross-section (built once)."""
     loop = asyncio.get_running_loop()
     cell = SimulatedCell(CellParameters.from_cell(PLAN.cell), seed=0)
     eclib = FakeEClib(cell, loop.time, "VMP300")
     sem = FakeCZEMApi(loop.time, scene(), seed=0, soc_provider=lambda: cell.soc)
-    return (BiologicPotentiostat(eclib, "USB0", 1), ZeissMicroscope(lambda: sem, name="simulated-zeiss"),
+    return (BiologicPotentiostat(eclib, "USB0", 1), microscope(lambda: sem, name="simulated-zeiss"),
             eclib, sem)
 
 
 class Engine(threading.Thread):
     """One aborted run in a thread of the test: the engine on simulated time, the abort point on its fakes."""
 
-    def __init__(self, out: Path, phase: str, route: str, broker: Mosquitto | None = None) -> None:
+    def __init__(self, out: Path, phase: str, route: str, broker: Mosquitto | None = None,
+                 microscope: type[ZeissMicroscope] = ZeissMicroscope) -> None:
         super().__init__(name=f"engine {phase} {route}", daemon=True)
         self.out, self.phase, self.route, self.broker = out, phase, route, broker
+        self.microscope = microscope
         self.rig = f"abort-{phase}-{route}"
         self.point = AbortPoint(phase, SEED, self._fire)
         self.result: ExperimentResult | None = None
@@ -97,7 +100,7 @@ class Engine(threading.Thread):
 
     async def _main(self) -> ExperimentResult:
         self._loop = asyncio.get_running_loop()
-        potentiostat, microscope, self.eclib, sem = simulated_rig()
+        potentiostat, microscope, self.eclib, sem = simulated_rig(self.microscope)
         experiment = Experiment(PLAN, potentiostat, self.out, poll_interval=60.0, microscope=microscope)
         request_abort = experiment.request_abort
 
@@ -183,7 +186,30 @@ ROUTES_IN_PROCESS = ("gui", "mqtt")
 def test_an_abort_by_command_ends_the_run_within_5_s(tmp_path: Path, phase: str, route: str,
                                                       request: pytest.FixtureRequest) -> None:
     broker = request.getfixturevalue("mosquitto") if route == "mqtt" else None
-    engine = Engine(tmp_path / "run.h5", phase, route, broker)
+    aborted_within_5_s(Engine(tmp_path / "run.h5", phase, route, broker))
+
+
+class SwallowingMicroscope(ZeissMicroscope):
+    """A driver that returns its frames instead of the cancellation (as 3.11's wait_for can, inside)."""
+
+    async def grab(self) -> Any:
+        try:
+            return await super().grab()
+        except asyncio.CancelledError:
+            return await super().grab()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("phase", ["mid-frame", "tracking"])
+def test_a_driver_that_swallows_the_cancellation_still_lets_the_run_end(tmp_path: Path, phase: str) -> None:
+    """The acquisition worker ends once its frame is done if a driver swallowed the abort's cancellation."""
+    aborted_within_5_s(Engine(tmp_path / "run.h5", phase, "gui", microscope=SwallowingMicroscope))
+
+
+def aborted_within_5_s(engine: Engine) -> None:
+    """Run ``engine``; it must end within 5 s of its abort, aborted, its file whole, the instruments safe."""
+    phase = engine.phase
+    tmp_path = engine.out.parent
     engine.start()
     engine.join(40)
     point = engine.point

@@ -251,6 +251,7 @@ class Imaging:
             finally:
                 state.in_flight = False
                 self._requests.task_done()
+            _stop_if_cancelled()
 
     def _budget_problem(self, state: _Region) -> str:
         budget = state.region.dose_budget
@@ -418,6 +419,15 @@ class Imaging:
     def set_active(self, active: bool) -> None:
         """Paused or suspended experiments take no frames; a frame being scanned finishes."""
         self.active = active
+
+
+def _stop_if_cancelled() -> None:
+    """End this task if it was cancelled and a call below swallowed the cancellation (Python 3.11's
+    asyncio.wait_for does when the call completes as the cancellation arrives; a driver may use it): the
+    worker would otherwise wait for the next request and the run's TaskGroup for the worker, for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _displacement(drift: Any, region: RegionOfInterest) -> np.ndarray | None:
