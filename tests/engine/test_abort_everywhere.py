@@ -281,9 +281,11 @@ def test_a_signal_ends_operando_simulate_within_5_s(tmp_path: Path, phase: str, 
 
 @pytest.mark.timeout(60)
 def test_an_abort_during_the_eht_run_up_cuts_the_connection_short(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     """A connect can take minutes on a real microscope (EHT run-up, polled on the loop): an abort does not
-    wait for it. Witness on simulated time: the run ends within seconds of the abort, not after the run-up."""
+    wait for it. Witness on simulated time: the run ends within seconds of the abort, not after the run-up.
+    A second request (a second Ctrl-C) is answered with a line, not ignored in silence."""
     from operando.simulators.sem import czemapi
 
     monkeypatch.setattr(czemapi, "_RUN_UP_TIME", 100.0)  # s; the driver waits up to 120 s for 'Beam On'
@@ -302,6 +304,7 @@ def test_an_abort_during_the_eht_run_up_cuts_the_connection_short(tmp_path: Path
             if command == "CMD_BEAM_ON":
                 times["abort"] = loop.time()
                 loop.call_soon_threadsafe(experiment.request_abort, "aborted during the run-up")
+                loop.call_soon_threadsafe(experiment.request_abort, "terminated")
             return code
 
         sem.Execute = Execute  # type: ignore[method-assign]
@@ -317,3 +320,4 @@ def test_an_abort_during_the_eht_run_up_cuts_the_connection_short(tmp_path: Path
     assert times["started"] == 0 and times["blanked"]
     record = check_record(tmp_path / "run.h5")
     assert record["states"] == ["finishing", "aborted"] and record["points"] == 0
+    assert "terminated: the run is already stopping (aborted during the run-up)" in caplog.text

@@ -185,6 +185,9 @@ class Experiment:
         if not self._abort.is_set():
             self._abort_reason = reason
             self._abort.set()
+        else:  # a second Ctrl-C or SIGTERM: say the first is being obeyed, not ignored
+            log.warning("%s: the run is already stopping (%s); the instruments are being made safe", reason,
+                        self._abort_reason or "file failure")
 
     async def note(self, text: str, author: str = "researcher") -> None:
         """Add a remark to the record at the present time."""
