@@ -46,7 +46,8 @@ from tests.engine.imaging_rig import scene
 from tests.telemetry.brokers import MOSQUITTO, Listener, Mosquitto
 
 WITHIN = 5.0  # s of wall time from the abort to the end of the run
-SEED = 12  # of the abort points; the simulated cell's noise has its own
+# Of the abort points (the simulated cell's noise has its own); OPERANDO_ABORT_SEED=N tries other moments.
+SEED = int(os.environ.get("OPERANDO_ABORT_SEED", "12"))
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = resolve(load_protocol(PROTOCOL))
 
