@@ -21,10 +21,11 @@ from typing import Any
 
 PROTOCOL = Path(__file__).with_name("abort_everywhere.toml")
 PHASES = ("connecting", "mid-frame", "stage-move", "tracking", "step-change", "final-frames")
-# Moments of each phase in the protocol's run (counted on a full run): k is drawn from 1..most, so that the
-# abort point is always reached; a run with fewer fails the test ("never reached"), it does not pass quietly.
-MOST = {"connecting": 40, "mid-frame": 20, "stage-move": 8, "tracking": 8, "step-change": 5,
-        "final-frames": 4}
+# k is drawn from 1..MOST[phase]. A full run of the protocol has 83 connecting moments (vendor calls before
+# the run state), 43 mid-frame, 54 stage-move, 18 tracking, 7 step-change and 7 final-frames ones; a run that
+# has fewer than k fails the test ("never reached"), it does not pass quietly.
+MOST = {"connecting": 60, "mid-frame": 40, "stage-move": 40, "tracking": 16, "step-change": 6,
+        "final-frames": 6}
 SCIENCE_RATE = 2  # the protocol's frames: 200 ns dwell = SmartSEM scan rate 2
 TRACKING_RATE = 1  # its tracking frames: 100 ns = rate 1
 SCAN_CALLS = {("Execute", "CMD_FREEZE_ALL"), ("Get", "DP_FROZEN"), ("Grab", None)}
