@@ -27,6 +27,7 @@ STATE_COLOURS = {
 }
 # Which commands each state allows (the engine refuses the others with a ValueError).
 ALLOWED = {
+    "starting": {"abort"},  # the engine connects its instruments: an abort ends it before anything starts
     "running": {"pause", "abort", "acquire-now", "note"},
     "paused": {"resume", "abort", "note"},
     "suspended": {"resume", "abort", "note"},

@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
                 region = run.regions.setdefault(name, RegionRecord(name=name))
                 region.dose_budget = info.get("dose_budget") or region.dose_budget
             run.status = str(payload.get("state", run.status))
-            self.set_state(run.status, str(payload.get("reason") or ""))
+            self.set_state(shown_state(run.status), str(payload.get("reason") or ""))
             self.controls.set_regions(list(run.regions))
             self.setWindowTitle(f"operando - {run.name} (live)")
         elif kind == "status" and isinstance(payload, dict) and payload.get("status") == "offline":
@@ -443,6 +443,12 @@ def last_line(path: Path | None) -> str:
     except OSError:
         lines = []
     return lines[-1].strip() if lines else f"see its log {path}"
+
+
+def shown_state(engine_state: str) -> str:
+    """The state shown for an engine's: an engine still 'idle' is connecting its instruments (STARTING,
+    Abort enabled), unlike the GUI's own idle with no engine."""
+    return "starting" if engine_state == "idle" else engine_state
 
 
 def regions_of(plan: Any) -> dict[str, RegionRecord]:

@@ -147,6 +147,7 @@ class Experiment:
         self._step_started = asyncio.Event()
         self._abort = asyncio.Event()
         self._abort_reason = ""
+        self._released = False  # an abort cut the connection short: every instrument is safe and disconnected
         self._storage_error: BaseException | None = None
         self._pending_read: asyncio.Task[Readout] | None = None
         self._impedance_runs = 0
@@ -207,6 +208,9 @@ class Experiment:
         if not self._abort.is_set():
             self._abort_reason = reason
             self._abort.set()
+        else:  # a second Ctrl-C or SIGTERM: say the first is being obeyed, not ignored
+            log.warning("%s: the run is already stopping (%s); the instruments are being made safe", reason,
+                        self._abort_reason or "file failure")
 
     async def note(self, text: str, author: str = "researcher") -> None:
         """Add a remark to the record at the present time."""
@@ -273,10 +277,30 @@ class Experiment:
                                 error, counter.charged, counter.discharged)
 
     async def _connect(self) -> dict[str, InstrumentInfo]:
-        """Connect every instrument; a microscope that cannot connect stops the start (cell left safe)."""
-        instruments = {self.instrument_name: await self.potentiostat.connect()}
-        if self.microscope is not None:
-            try:
+        """Connect every instrument. One that cannot connect stops the start; an abort meanwhile cuts the
+        connection short (an EHT run-up, a firmware load) and the run then ends aborted before anything starts.
+        Either way every instrument is left safe and disconnected."""
+        instruments: dict[str, InstrumentInfo] = {}
+        connecting = asyncio.ensure_future(self._connect_each(instruments))
+        abort = asyncio.ensure_future(self._abort.wait())
+        try:
+            await asyncio.wait((connecting, abort), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            abort.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                await asyncio.wait((connecting,))  # its cleanup: instruments safe and disconnected
+        if connecting.cancelled() and self._abort.is_set():
+            self._released = True
+            return instruments  # those that had connected, for the record of the run that never started
+        return connecting.result()
+
+    async def _connect_each(self, instruments: dict[str, InstrumentInfo]) -> dict[str, InstrumentInfo]:
+        """Connect the potentiostat, the microscope (blanked, regions checked, EHT on) and the sensors, filling
+        ``instruments``; whatever stops it (a fault, a cancellation) leaves them safe and disconnected."""
+        try:
+            instruments[self.instrument_name] = await self.potentiostat.connect()
+            if self.microscope is not None:
                 instruments[self.microscope_name] = await self.microscope.connect()
                 await self.microscope.blank()
                 checker = RegionSetter(self.microscope)
@@ -284,12 +308,24 @@ class Experiment:
                     await checker.check(region)
                 if not (await self.microscope.beam()).on:
                     await self.microscope.beam_on()
-            except BaseException:
+            if self.sensors is not None:
+                instruments.update(await self.sensors.connect())
+        except asyncio.CancelledError:
+            await self._safe_state()  # the channel may have been running before: stopped, as on any abort
+            await self._connected_microscope_safe(instruments)
+            await self._disconnect()
+            raise
+        except BaseException:
+            if self.instrument_name in instruments:
                 await self._safe_state()
-                await self._disconnect()
-                raise
-        instruments.update(await self._connect_sensors())
+            await self._connected_microscope_safe(instruments)
+            await self._disconnect()
+            raise
         return instruments
+
+    async def _connected_microscope_safe(self, instruments: dict[str, InstrumentInfo]) -> None:
+        if self.microscope_name in instruments:  # a microscope that failed to connect released itself
+            await self._microscope_safe_state()
 
     def _resume_gap(self) -> float:
         """Seconds between the last record and now: the wall clock's gap, none on simulated time (a simulated
@@ -302,6 +338,8 @@ class Experiment:
 
     async def _supervise(self) -> tuple[ExperimentState, str, BaseException | None]:
         """Run the protocol tasks, classify how they ended, then finish; never raises."""
+        if self._abort.is_set() and self._storage_error is None:
+            return await self._aborted_before_start()
         await self._set_state(ExperimentState.RUNNING, "started" if self.resume is None else "resumed")
         status, reason, error = ExperimentState.COMPLETED, "all steps done", None
         try:
@@ -329,6 +367,17 @@ class Experiment:
             status, reason, error = self._classify(raised)
         await self._finish(status, reason, error)
         return status, reason, error
+
+    async def _aborted_before_start(self) -> tuple[ExperimentState, str, BaseException | None]:
+        """Aborted while the instruments connected: nothing is started; the record says so."""
+        reason = f"{self._abort_reason} (before the start: nothing was started)"
+        if self._released:  # cut short while connecting: already safe and disconnected
+            await self._set_state(ExperimentState.FINISHING, reason)
+            await self._set_state(ExperimentState.ABORTED, reason)
+            await self.bus.close()
+        else:
+            await self._finish(ExperimentState.ABORTED, reason, None)
+        return ExperimentState.ABORTED, reason, AbortRequested(reason)
 
     def _start_imaging(self) -> None:
         if self.microscope is None or self.history is None:
@@ -597,18 +646,6 @@ class Experiment:
         await self._set_state(status, reason)
         await self._disconnect()
         await self.bus.close()
-
-    async def _connect_sensors(self) -> dict[str, InstrumentInfo]:
-        """Connect the cell sensors; one failing leaves every instrument safe and disconnected."""
-        if self.sensors is None:
-            return {}
-        try:
-            return await self.sensors.connect()
-        except BaseException:
-            await self._safe_state()
-            await self._microscope_safe_state()
-            await self._disconnect()
-            raise
 
     def _sections(self) -> tuple[Any, ...]:
         sections: tuple[Any, ...] = (self.sensors.section,) if self.sensors is not None else ()

@@ -272,6 +272,7 @@ class Imaging:
             finally:
                 state.in_flight = False
                 self._requests.task_done()
+            _stop_if_cancelled()
 
     def _budget_problem(self, state: _Region) -> str:
         budget = state.region.dose_budget
@@ -441,6 +442,15 @@ class Imaging:
         what triggers skipped meanwhile say."""
         self.active = active
         self.inactive_reason = reason
+
+
+def _stop_if_cancelled() -> None:
+    """End this task if it was cancelled and a call below swallowed the cancellation (Python 3.11's
+    asyncio.wait_for does when the call completes as the cancellation arrives; a driver may use it): the
+    worker would otherwise wait for the next request and the run's TaskGroup for the worker, for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _displacement(drift: Any, region: RegionOfInterest) -> np.ndarray | None:
