@@ -11,12 +11,12 @@ from operando.cells import CRate, Potential
 from operando.errors import ProtocolError, QuantityError
 from operando.plan import Plan, PlannedStep, SafetyLimits
 from operando.protocol.display import format_duration, format_si
-from operando.protocol.equilibrium import equilibrium_curve
-from operando.protocol.errors import add_lines, join_path
-from operando.protocol.imaging_plan import check_estimate, resolve_imaging
-from operando.protocol.model import Protocol
-from operando.protocol.sensor_limits import SENSOR_LIMITS, resolve_sensor_limits
-from operando.protocol.steps import (
+from operando.protocol.estimates.equilibrium import equilibrium_curve
+from operando.protocol.resolution.imaging import check_estimate, resolve_imaging
+from operando.protocol.schema.errors import add_lines, join_path
+from operando.protocol.schema.model import Protocol
+from operando.protocol.schema.sensor_limits import SENSOR_LIMITS, resolve_sensor_limits
+from operando.protocol.schema.steps import (
     CCCVStep,
     ConstantCurrentStep,
     ConstantVoltageStep,

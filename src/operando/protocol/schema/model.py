@@ -8,10 +8,10 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from operando.cells import Cell, CurrentValue, PotentialValue
 from operando.errors import ProtocolError
-from operando.protocol.errors import problems_from_validation
-from operando.protocol.imaging_model import Imaging
-from operando.protocol.sensor_limits import SensorLimitSpec
-from operando.protocol.steps import AnyStep, Duration, Model
+from operando.protocol.schema.errors import problems_from_validation
+from operando.protocol.schema.imaging_model import Imaging
+from operando.protocol.schema.sensor_limits import SensorLimitSpec
+from operando.protocol.schema.steps import AnyStep, Duration, Model
 
 
 class Safety(Model):

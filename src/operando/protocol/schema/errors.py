@@ -59,7 +59,7 @@ def _clean_location(location: tuple[Any, ...]) -> list[Any]:
 
 def _known_fields() -> set[str]:
     from operando.cells import Cell
-    from operando.protocol import imaging_model, model, steps
+    from operando.protocol.schema import imaging_model, model, steps
 
     names: set[str] = set(Cell.model_fields)
     for module in (steps, model, imaging_model):
@@ -71,7 +71,7 @@ def _known_fields() -> set[str]:
 
 def problems_from_validation(exc: ValidationError, source_text: str = "") -> list[tuple[str, str, object]]:
     """One (path, message, value) per error; ``source_text`` (TOML) adds the line the field is written on."""
-    from operando.protocol.steps import technique_names
+    from operando.protocol.schema.steps import technique_names
 
     problems: list[tuple[str, str, object]] = []
     for error in exc.errors(include_url=False):

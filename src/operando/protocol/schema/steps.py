@@ -17,7 +17,7 @@ from pydantic import (
 
 from operando.cells import CurrentValue, Fraction, PotentialValue
 from operando.errors import ProtocolError
-from operando.protocol.errors import problems_from_validation
+from operando.protocol.schema.errors import problems_from_validation
 from operando.units import quantity_type
 
 Duration = quantity_type("time", positive=True)
