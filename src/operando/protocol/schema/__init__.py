@@ -23,7 +23,6 @@ from operando.protocol.schema.imaging_model import Imaging, RegionSpec, StageSpe
 from operando.protocol.schema.loading import load_protocol, loads_protocol
 from operando.protocol.schema.model import Protocol, Safety
 from operando.protocol.schema.steps import (
-    TECHNIQUES,
     AnyStep,
     CCCVStep,
     ConstantCurrentStep,
@@ -37,6 +36,7 @@ from operando.protocol.schema.steps import (
     Record,
     RestStep,
 )
+from operando.protocol.schema.technique_names import TECHNIQUES
 
 __all__ = [
     "TECHNIQUES",

@@ -15,7 +15,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, field_validator, mo
 
 from operando.cells import Fraction, PotentialValue
 from operando.errors import ProtocolError
-from operando.protocol.schema.steps import Model
+from operando.protocol.schema.base import Model
 from operando.units import quantity_type
 
 # SmartSEM's frame stores (DP_IMAGE_STORE), the sizes a Zeiss SEM can scan; the same table as the Zeiss
