@@ -34,3 +34,17 @@ def test_every_core_module_is_under_the_core_contract() -> None:
             if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
     missing = core - listed
     assert not missing, f"add {sorted(missing)} to the first import-linter contract's source_modules in pyproject"
+
+
+def test_every_protocol_part_is_in_the_protocol_layers() -> None:
+    # A new module or sub-package of operando.protocol must take its place in the layers, or nothing checks it.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"]
+                    if c["type"] == "layers" and c.get("containers") == ["operando.protocol"])
+    layered = {name.strip() for layer in contract["layers"] for name in layer.replace(":", "|").split("|")}
+    folder = ROOT / "src" / "operando" / "protocol"
+    parts = {p.stem for p in folder.iterdir()
+             if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+    assert parts == layered, f"operando.protocol's parts {sorted(parts)} differ from its layers {sorted(layered)}"

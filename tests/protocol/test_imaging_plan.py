@@ -25,7 +25,7 @@ from operando.protocol import (
     step_start,
     voltage_crossing,
 )
-from operando.protocol.imaging_model import DETECTORS, FRAME_STORES
+from operando.protocol.schema.imaging_model import DETECTORS, FRAME_STORES
 from tests.protocol.imaging_cases import WIDE, protocol
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

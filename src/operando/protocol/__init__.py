@@ -5,31 +5,9 @@ plan = resolve(protocol)
 estimate_imaging(plan)  # frames, dose, microscope time and disk per region
 """
 
-from operando.protocol.builders import (
-    cccv,
-    charge_step,
-    constant_current,
-    cyclic_voltammetry,
-    every,
-    gitt,
-    hold,
-    imaging,
-    impedance,
-    loop,
-    manual,
-    region,
-    rest,
-    soc_step,
-    step_end,
-    step_start,
-    voltage_crossing,
-)
 from operando.protocol.estimates import ImagingEstimate, RegionEstimate, estimate_imaging
-from operando.protocol.imaging_model import Imaging, RegionSpec, StageSpec, TrackingSpec, TriggerSpec
-from operando.protocol.loading import load_protocol, loads_protocol
-from operando.protocol.model import Protocol, Safety
-from operando.protocol.resolve import resolve
-from operando.protocol.steps import (
+from operando.protocol.resolution import resolve
+from operando.protocol.schema import (
     TECHNIQUES,
     AnyStep,
     CCCVStep,
@@ -39,10 +17,36 @@ from operando.protocol.steps import (
     CyclicVoltammetryStep,
     GITTStep,
     HoldUntil,
+    Imaging,
     ImpedanceStep,
     LoopStep,
+    Protocol,
     Record,
+    RegionSpec,
     RestStep,
+    Safety,
+    StageSpec,
+    TrackingSpec,
+    TriggerSpec,
+    cccv,
+    charge_step,
+    constant_current,
+    cyclic_voltammetry,
+    every,
+    gitt,
+    hold,
+    imaging,
+    impedance,
+    load_protocol,
+    loads_protocol,
+    loop,
+    manual,
+    region,
+    rest,
+    soc_step,
+    step_end,
+    step_start,
+    voltage_crossing,
 )
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from operando.errors import QuantityError
-from operando.protocol.steps import Model
+from operando.protocol.schema.base import Model
 from operando.roles.sensor import SensorLimit
 from operando.units import parse_quantity
 

@@ -2,7 +2,7 @@
 
 Written as TOML (``[[imaging.regions]]``) or built in Python with the same model; quantities with units,
 validated on their own here. Checks that need the cell or the steps (voltages of crossings, step names,
-frame times against intervals, dose budgets against the plan) happen in :mod:`operando.protocol.imaging_plan`.
+frame times against intervals, dose budgets against the plan) happen in :mod:`operando.protocol.resolution.imaging`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, field_validator, mo
 
 from operando.cells import Fraction, PotentialValue
 from operando.errors import ProtocolError
-from operando.protocol.steps import Model
+from operando.protocol.schema.base import Model
 from operando.units import quantity_type
 
 # SmartSEM's frame stores (DP_IMAGE_STORE), the sizes a Zeiss SEM can scan; the same table as the Zeiss

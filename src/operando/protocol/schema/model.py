@@ -8,10 +8,11 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from operando.cells import Cell, CurrentValue, PotentialValue
 from operando.errors import ProtocolError
-from operando.protocol.errors import problems_from_validation
-from operando.protocol.imaging_model import Imaging
-from operando.protocol.sensor_limits import SensorLimitSpec
-from operando.protocol.steps import AnyStep, Duration, Model
+from operando.protocol.schema.base import Model, field_names
+from operando.protocol.schema.errors import problems_from_validation
+from operando.protocol.schema.imaging_model import Imaging
+from operando.protocol.schema.sensor_limits import SensorLimitSpec
+from operando.protocol.schema.steps import AnyStep, Duration
 
 
 class Safety(Model):
@@ -58,7 +59,8 @@ class Protocol(Model):
         try:
             protocol = cls.model_validate(data)
         except ValidationError as exc:
-            raise ProtocolError(problems_from_validation(exc, source_text), source_path) from None
+            problems = problems_from_validation(exc, source_text, known_fields=field_names())
+            raise ProtocolError(problems, source_path) from None
         protocol._source_text = source_text
         protocol._source_path = source_path
         return protocol

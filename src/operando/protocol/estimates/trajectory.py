@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from operando.plan import Plan, PlannedStep
-from operando.protocol.equilibrium import EquilibriumCurve, equilibrium_curve
+from operando.protocol.estimates.equilibrium import EquilibriumCurve, equilibrium_curve
 from operando.techniques import ConstantCurrent, ConstantVoltage, CyclicVoltammetry
 
 SOC_RESOLUTION = 0.005  # a constant-current step gets a breakpoint every 0.5 % SOC (the OCV is curved)

@@ -25,8 +25,9 @@ from operando.plan import (
     Trigger,
 )
 from operando.protocol.display import describe_trigger, format_duration
-from operando.protocol.estimates import estimate_imaging
-from operando.protocol.imaging_model import (
+from operando.protocol.estimates.imaging import estimate_imaging
+from operando.protocol.estimates.timing import acquisition_time, frame_time, tracking_dose, tracking_time
+from operando.protocol.schema.imaging_model import (
     OPERANDO_VOLTAGE,
     Imaging,
     RegionSpec,
@@ -35,7 +36,6 @@ from operando.protocol.imaging_model import (
     dwell_of,
     nearest_scan_rate,
 )
-from operando.protocol.timing import acquisition_time, frame_time, tracking_dose, tracking_time
 
 Problem = Callable[[str, str, object], None]
 NANOMETRE_SQUARED = 1e-18  # m^2: doses are shown per nm^2

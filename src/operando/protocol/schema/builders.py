@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from operando.protocol.imaging_model import Imaging, RegionSpec, TriggerSpec
-from operando.protocol.steps import (
+from operando.protocol.schema.imaging_model import Imaging, RegionSpec, TriggerSpec
+from operando.protocol.schema.steps import (
     CCCVStep,
     ConstantCurrentStep,
     ConstantVoltageStep,

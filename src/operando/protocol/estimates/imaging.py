@@ -1,6 +1,6 @@
 """What a plan's imaging will cost, before it starts: frames, electron dose, microscope time and disk space.
 
-The triggers are played against the plan's estimated course (:mod:`operando.protocol.trajectory`) the way the
+The triggers are played against the plan's estimated course (:mod:`operando.protocol.estimates.trajectory`) the way the
 engine plays them against measured points:
 
 - ``every``: at the start of the run and at each multiple of the interval after it, while the run lasts.
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from operando.plan import Plan, RegionOfInterest, Trigger
-from operando.protocol.timing import acquisition_time, frame_bytes, frame_time, tracking_dose
-from operando.protocol.trajectory import Trajectory, estimate_trajectory
+from operando.protocol.estimates.timing import acquisition_time, frame_bytes, frame_time, tracking_dose
+from operando.protocol.estimates.trajectory import Trajectory, estimate_trajectory
 
 
 @dataclass(frozen=True)

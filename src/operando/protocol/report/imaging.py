@@ -14,8 +14,8 @@ from operando.protocol.display import (
     format_duration,
     format_si,
 )
-from operando.protocol.estimates import ImagingEstimate, RegionEstimate
-from operando.protocol.imaging_model import dwell_of, nearest_scan_rate
+from operando.protocol.estimates.imaging import ImagingEstimate, RegionEstimate
+from operando.protocol.schema.imaging_model import dwell_of, nearest_scan_rate
 
 
 def _degrees(radians: float) -> str:

@@ -7,7 +7,7 @@ import re
 import tomllib
 
 from operando.errors import ProtocolError
-from operando.protocol.model import Protocol
+from operando.protocol.schema.model import Protocol
 
 MAX_CHARACTERS = 10_000_000  # a protocol with its imaging plan is a few thousand
 

@@ -1,6 +1,6 @@
 """A resolved plan shown to a person (text) or a program (JSON-ready dict).
 
-Kept apart from the resolution; the imaging part is rendered by :mod:`operando.protocol.imaging_report`.
+Kept apart from the resolution; the imaging part is rendered by :mod:`operando.protocol.report.imaging`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from operando.plan import CellSummary, Plan, PlannedStep
 from operando.protocol.display import format_duration, format_si
-from operando.protocol.estimates import estimate_imaging
-from operando.protocol.imaging_report import imaging_to_dict, render_imaging
+from operando.protocol.estimates.imaging import estimate_imaging
+from operando.protocol.report.imaging import imaging_to_dict, render_imaging
 from operando.techniques import (
     ConstantCurrent,
     ConstantVoltage,

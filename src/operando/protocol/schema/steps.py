@@ -4,68 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
 from operando.cells import CurrentValue, Fraction, PotentialValue
 from operando.errors import ProtocolError
-from operando.protocol.errors import problems_from_validation
+from operando.protocol.schema.base import Model
+from operando.protocol.schema.technique_names import canonical_technique
 from operando.units import quantity_type
 
 Duration = quantity_type("time", positive=True)
 Charge = quantity_type("charge", positive=True)
 CurrentMagnitude = quantity_type("current", positive=True)
 VoltageRate = quantity_type("voltage_rate", positive=True)
-
-# Canonical technique name -> EC-Lab label, and the other names a researcher may type for it.
-TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rest": ("OCV", ("ocv", "open_circuit", "relax")),
-    "constant_current": ("CP", ("cp", "cc", "galvanostatic", "chronopotentiometry")),
-    "constant_voltage": ("CA", ("ca", "hold", "potentiostatic", "chronoamperometry")),
-    "cccv": ("GCPL", ("gcpl", "cc-cv", "cc_cv", "galvanostatic_cycling")),
-    "cyclic_voltammetry": ("CV", ("cv", "voltammetry")),
-    "peis": ("PEIS", ("eis", "impedance")),
-    "gitt": ("GITT", ()),
-    "loop": ("LOOP", ("repeat",)),
-}
-_ALIASES = {
-    alias: name for name, (label, aliases) in TECHNIQUES.items() for alias in (name, label.lower(), *aliases)
-}
-
-
-def canonical_technique(name: object) -> str | None:
-    """The canonical technique name for what was typed ("OCV" -> "rest", "GCPL" -> "cccv"), or None."""
-    if not isinstance(name, str):
-        return None
-    return _ALIASES.get(name.strip().lower().replace(" ", "_"))
-
-
-def technique_names() -> str:
-    """Every technique with its EC-Lab label, for error messages."""
-    return ", ".join(f"{name} [{label}]" for name, (label, _) in TECHNIQUES.items())
-
-
-class Model(BaseModel):
-    """Strict: unknown fields are refused (a typo must not silently drop a stop condition).
-
-    Built from Python, an invalid value raises :class:`ProtocolError` naming the field, as a TOML file does.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise ProtocolError(problems_from_validation(exc)) from None
 
 
 def _require_some(model: BaseModel, what: str, fields: tuple[str, ...], path: str = "") -> None:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
 
 from operando.errors import ProtocolError
+from operando.protocol.schema.technique_names import TECHNIQUES, technique_names
 
-_TECHNIQUE_TAGS = {
-    "rest",
-    "constant_current",
-    "constant_voltage",
-    "cccv",
-    "cyclic_voltammetry",
-    "peis",
-    "gitt",
-    "loop",
-}
+_TECHNIQUE_TAGS = set(TECHNIQUES)  # the union tags pydantic puts in a step's location
 
 
 def format_path(parts: tuple[Any, ...] | list[Any]) -> str:
@@ -57,22 +50,11 @@ def _clean_location(location: tuple[Any, ...]) -> list[Any]:
     return cleaned
 
 
-def _known_fields() -> set[str]:
-    from operando.cells import Cell
-    from operando.protocol import imaging_model, model, steps
-
-    names: set[str] = set(Cell.model_fields)
-    for module in (steps, model, imaging_model):
-        for value in vars(module).values():
-            if isinstance(value, type) and hasattr(value, "model_fields"):
-                names.update(value.model_fields)
-    return names
-
-
-def problems_from_validation(exc: ValidationError, source_text: str = "") -> list[tuple[str, str, object]]:
-    """One (path, message, value) per error; ``source_text`` (TOML) adds the line the field is written on."""
-    from operando.protocol.steps import technique_names
-
+def problems_from_validation(
+    exc: ValidationError, source_text: str = "", *, known_fields: Collection[str] = ()
+) -> list[tuple[str, str, object]]:
+    """One (path, message, value) per error; ``source_text`` (TOML) adds the line the field is written on, and
+    an unknown field is matched against ``known_fields`` for a "did you mean"."""
     problems: list[tuple[str, str, object]] = []
     for error in exc.errors(include_url=False):
         path = format_path(_clean_location(error["loc"]))
@@ -94,7 +76,7 @@ def problems_from_validation(exc: ValidationError, source_text: str = "") -> lis
             message, value = "missing: this field is required", None
         elif kind == "extra_forbidden":
             field = str(error["loc"][-1])
-            close = difflib.get_close_matches(field, sorted(_known_fields()), n=1)
+            close = difflib.get_close_matches(field, sorted(known_fields), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             message, value = f"unknown field {field!r}{hint}", None
         else:
