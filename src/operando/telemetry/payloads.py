@@ -51,7 +51,7 @@ def json_value(value: Any) -> Any:
 
 def event_payload(event: Event) -> dict[str, Any]:
     """Any engine event as ``{"kind", "t", <its fields>}``, array fields left out."""
-    body = {"kind": getattr(event, "kind", type(event).__name__), "t": json_value(event.t)}
+    body = {"kind": event.kind, "t": json_value(event.t)}
     for item in dataclasses.fields(event):
         value = getattr(event, item.name)
         if item.name != "t" and not isinstance(value, np.ndarray):
