@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .records import FRAME_COLUMNS, POINT_COLUMNS, Columns, RegionRecord, RunRecord
+from .records import POINT_COLUMNS, Columns, RegionRecord, RunRecord
 
 SAME_TIME = 1e-6  # s: a published point and a written one this close are the same measurement
 
@@ -38,7 +38,7 @@ def merge_region(history: RegionRecord, live: RegionRecord | None) -> RegionReco
                           pixel_size=live.pixel_size if math.isfinite(live.pixel_size) else history.pixel_size,
                           frame_size=live.frame_size if live.frame_size[0] else history.frame_size,
                           dose_budget=live.dose_budget if live.dose_budget is not None else history.dose_budget)
-    merged.frames.extend({name: history.frames[name] for name in FRAME_COLUMNS})
+    merged.frames.extend({name: history.frames[name] for name in history.frames.names})
     merged.triggers = list(history.triggers)
     merged.displacement_grids = dict(history.displacement_grids)
     merged.thumbnails = dict(history.thumbnails)
@@ -48,7 +48,7 @@ def merge_region(history: RegionRecord, live: RegionRecord | None) -> RegionReco
         if math.isfinite(index) and int(index) in in_file:
             continue
         new_row = len(merged.frames)
-        merged.frames.extend({name: [live.frames[name][row]] for name in FRAME_COLUMNS})
+        merged.frames.extend({name: [live.frames[name][row]] for name in live.frames.names})
         merged.triggers.append(live.triggers[row] if row < len(live.triggers) else "")
         if row in live.thumbnails:
             merged.thumbnails[new_row] = live.thumbnails[row]

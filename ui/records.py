@@ -9,18 +9,21 @@ from typing import Any
 
 import numpy as np
 
+from operando.storage import FRAME_TABLE
+
 POINT_COLUMNS = ("t", "E_we", "I", "Q", "soc", "cycle", "step")
-# Per-frame columns the views use; a file or a message may carry more (kept) or fewer (NaN).
-FRAME_COLUMNS = ("index", "t_start", "t_mid", "t_end", "E_we", "I", "Q", "soc", "cycle", "step",
-                 "pixel_size", "frame_dose", "cumulative_dose", "drift_y", "drift_x", "drift_confidence",
-                 "drift_valid", "correction_x", "correction_y", "max_local_displacement")
+# Per-frame columns: the frame record's (operando.storage.FrameRecord); a file or a message may carry more, which
+# are kept (a record subclass's columns), or fewer (NaN).
+FRAME_COLUMNS = tuple(column.name for column in FRAME_TABLE)
 
 
 class Columns:
-    """Equal-length float64 columns that grow by doubling, so a live run appends in amortised O(1)."""
+    """Equal-length float64 columns that grow by doubling, so a live run appends in amortised O(1). With
+    ``open_ended`` a column not known yet is added when it first comes (NaN in the rows before)."""
 
-    def __init__(self, names: tuple[str, ...], capacity: int = 1024) -> None:
+    def __init__(self, names: tuple[str, ...], capacity: int = 1024, *, open_ended: bool = False) -> None:
         self.names = names
+        self.open_ended = open_ended
         self._data = {name: np.full(capacity, math.nan) for name in names}
         self._length = 0
 
@@ -32,7 +35,13 @@ class Columns:
         return self._data[name][: self._length]
 
     def extend(self, columns: dict[str, Any]) -> None:
-        """Append rows; columns missing here are NaN, unknown ones are ignored."""
+        """Append rows; columns missing here are NaN, unknown ones are ignored (added if open-ended)."""
+        if self.open_ended:
+            capacity = len(next(iter(self._data.values()))) if self._data else 64
+            for name in columns:
+                if name not in self._data:
+                    self._data[name] = np.full(capacity, math.nan)
+                    self.names = (*self.names, name)
         lengths = {len(np.atleast_1d(columns[name])) for name in self.names if name in columns}
         if len(lengths) > 1:
             raise ValueError(f"columns of different lengths: {sorted(lengths)}")
@@ -53,6 +62,10 @@ class Columns:
         self._length = needed
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass
 class RegionRecord:
     """One region of interest: its settings and one row per frame taken (drift in m, dose in e-/m^2)."""
@@ -62,14 +75,18 @@ class RegionRecord:
     pixel_size: float = math.nan  # m
     frame_size: tuple[int, int] = (0, 0)  # (width, height) px
     dose_budget: float | None = None  # e-/m^2 over the run
-    frames: Columns = field(default_factory=lambda: Columns(FRAME_COLUMNS, 64))
+    frames: Columns = field(default_factory=lambda: Columns(FRAME_COLUMNS, 64, open_ended=True))
     triggers: list[str] = field(default_factory=list)  # per frame: what fired it
     thumbnails: dict[int, np.ndarray] = field(default_factory=dict)  # row -> uint8 (live mode)
     displacement_grids: dict[int, np.ndarray] = field(default_factory=dict)  # row -> (2, gy, gx) m
 
     def add_frame(self, row: dict[str, Any]) -> None:
+        """One frame from a telemetry frames message (docs/telemetry.md): the columns at its top level and the
+        other columns of the file's row under ``settings``, numbers only."""
+        settings = row.get("settings") if isinstance(row.get("settings"), dict) else {}
+        columns = {name: value for name, value in settings.items() if name != "trigger_code" and _number(value)}
+        columns.update({name: row[name] for name in FRAME_COLUMNS if _number(row.get(name))})
         drift = row.get("drift")
-        columns = {name: row[name] for name in FRAME_COLUMNS if row.get(name) is not None}
         if drift is not None and len(drift) == 2:  # the engine's FrameAcquired carries (dy, dx) m
             columns["drift_y"], columns["drift_x"] = drift
         if row.get("confidence") is not None:

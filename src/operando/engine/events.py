@@ -9,9 +9,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from operando.storage.frame_record import FrameRecord
+
+if TYPE_CHECKING:  # operando.drift costs half a second to import (scikit-image)
+    from operando.drift import DriftResult
 
 
 class ExperimentState(StrEnum):
@@ -210,48 +215,38 @@ class StateChanged(Event):
 
 @dataclass(frozen=True)
 class FrameAcquired(Event):
-    """A frame of one region, every detector from one scan, with the electrochemical state at mid-scan.
+    """A frame of one region was taken: ``record`` holds it as the file keeps it (pixels, electrochemical
+    state at mid-scan, beam and stage, drift, dose: see :class:`operando.storage.FrameRecord`).
 
-    Times s on the timeline; E_we V, I A, Q C, soc 0..1; frame_dose and cumulative_dose electrons/m^2;
-    pixel_size m; drift (dy, dx) m measured by the tracker (None without tracking). ``images`` (detector, y,
-    x) uint16 and ``displacement`` (2, gy, gx) m go to the file; ``thumbnail`` uint8 (at most 256 px on the
-    long side) is for live views; ``settings`` holds the beam, scan, stage and tracker values of the row.
-    ``ec_source``: "interpolated" between the points around mid-scan, "extrapolated" from the last point
-    (none came after in time), or "none" (no point yet).
+    ``trigger`` says in words what fired it, ``detectors`` name the images' planes, ``thumbnail`` uint8 (at
+    most 256 px on the long side) is for live views, ``drift`` is the tracker's verdict (None without
+    tracking).
     """
 
-    region: str
-    index: int
+    record: FrameRecord = dataclasses.field(compare=False)
     trigger: str
-    t_requested: float
-    t_start: float
-    t_mid: float
-    t_end: float
-    E_we: float
-    I: float  # noqa: E741 - the lab's name for the current
-    Q: float
-    soc: float
-    cycle: int
-    step: int
-    frame_dose: float
-    cumulative_dose: float
     detectors: tuple[str, ...]
-    pixel_size: float
     thumbnail: np.ndarray = dataclasses.field(repr=False, compare=False)
-    drift: tuple[float, float] | None = None
-    confidence: float | None = None
-    ec_source: str = "interpolated"
-    images: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
-    settings: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
-    displacement: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    drift: DriftResult | None = dataclasses.field(default=None, repr=False, compare=False)
     kind: ClassVar[str] = "frame_acquired"
 
-    def payload(self) -> dict[str, Any]:
-        """Everything but the pixels (the file keeps those in /entry/rois/<region>/)."""
-        payload = super().payload()
-        for name in ("thumbnail", "images", "displacement"):
-            payload.pop(name, None)
-        return payload
+    @property
+    def region(self) -> str:
+        return self.record.region
+
+    @property
+    def index(self) -> int:
+        return self.record.index
+
+    @property
+    def images(self) -> np.ndarray:
+        """(detector, y, x) uint16, in the order of ``detectors``."""
+        return self.record.images
+
+    @property
+    def cumulative_dose(self) -> float:
+        """Electrons/m^2 of the region's frames so far, this one included."""
+        return self.record.cumulative_dose
 
 
 @dataclass(frozen=True)

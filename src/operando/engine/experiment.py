@@ -103,6 +103,8 @@ class Experiment:
     run's file by :func:`operando.engine.resume.read_resume_state`) the run continues in that file.
     ``rig_state`` (a simulated rig's ``snapshot``) is called after every batch of points read: its JSON state
     is saved with them so a resumed run can put the rig back exactly (see :mod:`operando.storage`).
+    ``imaging_step`` takes the frames: an :class:`Imaging` subclass records more per frame (its
+    ``record_type``, whose columns the file's region tables get).
     """
 
     def __init__(self, plan: Plan, potentiostat: Potentiostat, out_path: str | Path, *,
@@ -112,7 +114,8 @@ class Experiment:
                  microscope_name: str = "microscope", resume: ResumeState | None = None,
                  sensors: Mapping[str, Sensor] | None = None,
                  sensor_intervals: Mapping[str, float] | None = None,
-                 rig_state: Callable[[], Any] | None = None) -> None:
+                 rig_state: Callable[[], Any] | None = None,
+                 imaging_step: type[Imaging] = Imaging) -> None:
         if not (poll_interval > 0 and math.isfinite(poll_interval)):
             raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         if not plan.steps:
@@ -156,6 +159,7 @@ class Experiment:
         self._resume_wanted = asyncio.Event()
         self._resume_author = ""
         self.imaging: Imaging | None = None
+        self.imaging_step = imaging_step
         self.history = PointHistory(plan.cell.capacity) if self.microscope is not None else None
         # Link outages and missing data suspend the run (operando.engine.link), they do not fail it.
         self.link = LinkKeeper(potentiostat, self._read, plan.safety, publish=self._publish, now=self._now,
@@ -241,7 +245,7 @@ class Experiment:
                     file = await file_thread.call(
                         ExperimentFile.create, self.out_path, plan=self.plan, instruments=instruments,
                         start_utc=self.timeline.start_utc, rig_config=self.rig_config,
-                        sections=self._sections())
+                        sections=self._sections(), frame_record=self.imaging_step.record_type)
                 else:
                     file = await file_thread.call(ExperimentFile.reopen, self.out_path)
             except BaseException:
@@ -387,7 +391,7 @@ class Experiment:
         resume = self.resume
         if resume is not None:
             self.history.seed(resume.recent_points)
-        self.imaging = Imaging(
+        self.imaging = self.imaging_step(
             self.plan, self.microscope, publish=self._publish, now=self._now, history=self.history,
             loop_offset=loop.time() - self._now(), ec_wait=2 * self.poll_interval + max(polls, default=0.0),
             start=resume.regions if resume is not None else None, microscope_name=self.microscope_name)

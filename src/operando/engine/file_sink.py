@@ -8,18 +8,7 @@ from collections.abc import Callable
 from operando.engine.bus import Subscription
 from operando.engine.events import Event, FrameAcquired, ImpedanceRecorded, PointsRecorded
 from operando.engine.sensors import SensorRead
-from operando.storage import EC_SOURCES, FileWriter
-
-
-def frame_row(event: FrameAcquired) -> dict[str, object]:
-    """The /entry/rois/<region> table row of a frame."""
-    row = {key: value for key, value in event.settings.items() if key != "trigger_code"}
-    row.update(index=event.index, trigger=event.settings.get("trigger_code", 0),
-               t_requested=event.t_requested, t_start=event.t_start, t_mid=event.t_mid, t_end=event.t_end,
-               E_we=event.E_we, I=event.I, Q=event.Q, soc=event.soc, cycle=event.cycle, step=event.step,
-               ec_source=EC_SOURCES.index(event.ec_source), frame_dose=event.frame_dose,
-               cumulative_dose=event.cumulative_dose)
-    return row
+from operando.storage import FileWriter
 
 
 class StorageSink:
@@ -83,8 +72,7 @@ class StorageSink:
         elif isinstance(event, ImpedanceRecorded):
             self.writer.submit("impedance", event.impedance.columns())
         elif isinstance(event, FrameAcquired):
-            self.writer.submit("frame", {"region": event.region, "images": event.images,
-                                         "displacement": event.displacement, "row": frame_row(event)})
+            self.writer.submit("frame", event.record)
         else:
             self.writer.submit("events", [(event.t, event.kind, event.payload())])
 

@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,11 +34,14 @@ from operando.engine.events import (
     RegionSuspended,
     TriggerCoalesced,
 )
-from operando.engine.history import PointHistory
+from operando.engine.history import ElectrochemState, PointHistory
 from operando.engine.triggers import Firing, RegionTriggers, manual_code
 from operando.plan import Plan, RegionOfInterest
 from operando.roles.microscope import Microscope
-from operando.storage import displacement_grid
+from operando.storage import EC_SOURCES, FrameRecord, displacement_grid
+
+if TYPE_CHECKING:  # operando.drift costs half a second to import (scikit-image): only a run that tracks does
+    from operando.drift import DriftResult, RegionTracker, TrackingSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class _Region:
     frames: int
     cumulative_dose: float
     last_request: float
-    tracker: Any = None
+    tracker: RegionTracker | None = None
     in_flight: bool = False
     lost: str = ""  # set when the region is no longer imaged (dose budget spent with stop_region)
     tracking_lost: bool = False  # the drift tracker cannot find the region; frames go on so it can re-acquire
@@ -88,11 +91,11 @@ class _Pending:
     taken: TakenFrame
     index: int
     cumulative_dose: float
-    drift: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    drift: DriftResult | None = None
+    measured: Mapping[str, Any] = field(default_factory=dict)  # the values of columns a subclass adds
 
 
-def _tracking_settings(plan: Plan, name: str) -> Any:
+def _tracking_settings(plan: Plan, name: str) -> TrackingSettings | Mapping[str, Any] | None:
     settings = (plan.extras.get("tracking") or {}).get(name)
     if settings is None:
         return None
@@ -105,7 +108,14 @@ def _tracking_settings(plan: Plan, name: str) -> Any:
 
 class Imaging:
     """Runs a plan's imaging on ``microscope``; ``publish`` sends events, ``now`` reads the timeline (s) and
-    ``loop_offset`` s turns the microscope's loop times into timeline times (t = loop time - offset)."""
+    ``loop_offset`` s turns the microscope's loop times into timeline times (t = loop time - offset).
+
+    Each frame is recorded as one :attr:`record_type`, filled once here; a subclass that records more per
+    frame (a microstructure metric) names a :class:`FrameRecord` subclass there and gives the added columns'
+    values in :meth:`measure`.
+    """
+
+    record_type: type[FrameRecord] = FrameRecord
 
     def __init__(self, plan: Plan, microscope: Microscope, *, publish: Callable[[Event], Awaitable[None]],
                  now: Callable[[], float], history: PointHistory, loop_offset: float, ec_wait: float,
@@ -199,7 +209,7 @@ class Imaging:
         if not wanted:
             return
         try:
-            from operando.drift import RegionTracker  # optional: drift tracking may not be installed
+            from operando.drift import RegionTracker  # its import costs; only when a region is tracked
         except ImportError as exc:
             await self._publish(Fault(self._now(), f"drift tracking asked for {', '.join(wanted)} but "
                                       f"unavailable ({exc}); imaging goes on without it", "drift tracker"))
@@ -299,7 +309,7 @@ class Imaging:
                 await self._publish(AcquisitionSkipped(self._now(), region.name, firing.label, problem))
             return
         try:
-            taken, extra = await self._take(state)
+            taken = await self._take(state)
         except Exception as exc:  # noqa: BLE001 - a microscope fault costs this frame, never the run
             await self._fault(state, exc)
             return
@@ -309,14 +319,27 @@ class Imaging:
         state.cumulative_dose += taken.dose
         drift = await self._track(state, taken)
         # Low-dose tracking frames hit the same area: they count against the region's budget too.
-        state.cumulative_dose += float(getattr(drift, "tracking_dose", 0.0) or 0.0)
-        pending = _Pending(state, request, taken, state.frames, state.cumulative_dose, extra=extra)
-        pending.drift = drift
+        state.cumulative_dose += float(drift.tracking_dose or 0.0) if drift is not None else 0.0
+        measured = await self._measured(state, taken)
+        pending = _Pending(state, request, taken, state.frames, state.cumulative_dose, drift, measured)
         state.frames += 1
         self._unfinished.append(pending)
         self._pending.put_nowait(pending)
 
-    async def _take(self, state: _Region) -> tuple[TakenFrame, dict[str, Any]]:
+    async def measure(self, region: RegionOfInterest, taken: TakenFrame) -> Mapping[str, Any]:
+        """The values of the columns :attr:`record_type` adds to :class:`FrameRecord`, by field name (none
+        here). Runs on the event loop once per frame: heavy work belongs on a thread."""
+        return {}
+
+    async def _measured(self, state: _Region, taken: TakenFrame) -> Mapping[str, Any]:
+        try:
+            return await self.measure(state.region, taken)
+        except Exception as exc:  # noqa: BLE001 - a failed measurement costs its values (their defaults), never the frame
+            await self._publish(Fault(self._now(), f"region {state.region.name!r}: per-frame measurement "
+                                      f"failed: {exc}", "operando"))
+            return {}
+
+    async def _take(self, state: _Region) -> TakenFrame:
         microscope, region = self.microscope, state.region
         try:
             # Once its drift tracker holds the region's stage position (its own moves included), it puts the
@@ -342,14 +365,7 @@ class Imaging:
         images = stack(region, frames)
         dose = frame_dose(frames[0])  # the detectors share one scan: one frame's dose
         t_start, t_end = metadata.t_start - self.loop_offset, metadata.t_end - self.loop_offset
-        stage = metadata.stage
-        extra = {"pixel_size": metadata.pixel_size, "accelerating_voltage": metadata.voltage,
-                 "probe_current": metadata.current, "dwell": metadata.dwell,
-                 "working_distance": metadata.working_distance, "attempts": metadata.attempts,
-                 "stage_x": stage.x, "stage_y": stage.y, "stage_z": stage.z, "stage_tilt": stage.tilt,
-                 "stage_rotation": stage.rotation, "beam_shift_x": metadata.beam_shift[0],
-                 "beam_shift_y": metadata.beam_shift[1]}
-        return TakenFrame(frames, t_start, t_end, images, dose), extra
+        return TakenFrame(frames, t_start, t_end, images, dose)
 
     async def _blank(self) -> None:
         try:
@@ -357,7 +373,7 @@ class Imaging:
         except Exception as exc:  # noqa: BLE001 - reported; the fault that caused it is handled by the caller
             log.error("%s: blanking the beam failed: %s", self.microscope_name, exc)
 
-    async def _track(self, state: _Region, taken: TakenFrame) -> Any:
+    async def _track(self, state: _Region, taken: TakenFrame) -> DriftResult | None:
         if state.tracker is None:
             return None
         try:
@@ -368,11 +384,10 @@ class Imaging:
             return None
         await self._publish(DriftMeasured(self._now(), state.region.name, tuple(result.shift),
                                           float(result.confidence), tuple(result.correction),
-                                          bool(result.stage_moved), bool(result.valid),
-                                          str(getattr(result, "reason", ""))))
-        lost = bool(getattr(result, "lost", False))
+                                          bool(result.stage_moved), bool(result.valid), str(result.reason)))
+        lost = bool(result.lost)
         if lost and not state.tracking_lost:
-            reason = f"drift tracker lost the region: {getattr(result, 'reason', '') or 'no match'}"
+            reason = f"drift tracker lost the region: {result.reason or 'no match'}"
             await self._publish(RegionLost(self._now(), state.region.name, reason))
         elif state.tracking_lost and not lost:
             await self._publish(Note(self._now(), f"drift tracker found region {state.region.name!r} again",
@@ -422,20 +437,30 @@ class Imaging:
             return
         self._unfinished.remove(pending)
         taken, state, firing = pending.taken, pending.region, pending.request.firing
-        ec = self.history.state_at(taken.t_mid)
-        drift = pending.drift
-        row = dict(pending.extra)
-        row.update(_drift_columns(drift))
-        displacement = _displacement(drift, state.region)
-        await self._publish(FrameAcquired(
-            self._now(), state.region.name, pending.index, firing.label, firing.t, taken.t_start, taken.t_mid,
-            taken.t_end, ec.E_we, ec.I, ec.Q, ec.soc, ec.cycle, ec.step, taken.dose, pending.cumulative_dose,
-            tuple(state.region.detectors), float(row["pixel_size"]), thumbnail(taken.images[0]),
-            (float(row["drift_y"]), float(row["drift_x"])) if drift is not None else None,
-            float(row["drift_confidence"]) if drift is not None else None, ec.source, taken.images,
-            {**row, "trigger_code": firing.code}, displacement))
+        record = self._record(pending, self.history.state_at(taken.t_mid))
+        await self._publish(FrameAcquired(self._now(), record, firing.label, tuple(state.region.detectors),
+                                          thumbnail(taken.images[0]), pending.drift))
         oldest = min((p.taken.t_mid for p in self._unfinished), default=taken.t_mid)
         self.history.forget_before(oldest)
+
+    def _record(self, pending: _Pending, ec: ElectrochemState) -> FrameRecord:
+        """The frame as the record keeps it, from the scan, the state at mid-scan and the tracker's verdict."""
+        taken, firing, region = pending.taken, pending.request.firing, pending.region.region
+        metadata = taken.frames[0].metadata
+        stage = metadata.stage
+        return self.record_type(
+            region=region.name, images=taken.images, displacement=_displacement(pending.drift, region),
+            index=pending.index, trigger=firing.code, t_requested=firing.t, t_start=taken.t_start,
+            t_mid=taken.t_mid, t_end=taken.t_end,
+            E_we=ec.E_we, I=ec.I, Q=ec.Q, soc=ec.soc, cycle=ec.cycle, step=ec.step,
+            ec_source=EC_SOURCES.index(ec.source),
+            pixel_size=metadata.pixel_size, accelerating_voltage=metadata.voltage, probe_current=metadata.current,
+            dwell=metadata.dwell, working_distance=metadata.working_distance, attempts=metadata.attempts,
+            stage_x=stage.x, stage_y=stage.y, stage_z=stage.z, stage_tilt=stage.tilt,
+            stage_rotation=stage.rotation, beam_shift_x=metadata.beam_shift[0], beam_shift_y=metadata.beam_shift[1],
+            **_drift_columns(pending.drift),
+            frame_dose=taken.dose, cumulative_dose=pending.cumulative_dose,
+            **pending.measured)
 
     def set_active(self, active: bool, reason: str = "the experiment is paused") -> None:
         """Paused or suspended experiments take no frames; a frame being scanned finishes. ``reason`` is
@@ -453,9 +478,9 @@ def _stop_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _displacement(drift: Any, region: RegionOfInterest) -> np.ndarray | None:
+def _displacement(drift: DriftResult | None, region: RegionOfInterest) -> np.ndarray | None:
     """The tracker's local displacement field if it has the file's grid shape (2, gy, gx)."""
-    field = getattr(drift, "displacement", None) if drift is not None else None
+    field = drift.displacement if drift is not None else None
     if field is None:
         return None
     field = np.asarray(field, np.float32)
@@ -467,14 +492,12 @@ def _displacement(drift: Any, region: RegionOfInterest) -> np.ndarray | None:
     return field
 
 
-def _drift_columns(drift: Any) -> dict[str, Any]:
+def _drift_columns(drift: DriftResult | None) -> dict[str, float | int]:
+    """The frame record's drift fields (their defaults without tracking)."""
     if drift is None:
-        nan = math.nan
-        return {"drift_y": nan, "drift_x": nan, "drift_confidence": nan, "drift_valid": 0,
-                "correction_x": nan, "correction_y": nan, "stage_moved": 0, "max_local_displacement": nan}
+        return {}
     return {"drift_y": float(drift.shift[0]), "drift_x": float(drift.shift[1]),
             "drift_confidence": float(drift.confidence), "drift_valid": int(bool(drift.valid)),
             "correction_x": float(drift.correction[0]), "correction_y": float(drift.correction[1]),
             "stage_moved": int(bool(drift.stage_moved)),
-            "max_local_displacement": float(getattr(drift, "max_local_displacement", math.nan) or math.nan)}
-
+            "max_local_displacement": float(drift.max_local_displacement or math.nan)}

@@ -26,6 +26,7 @@ from operando.storage._rig_state import RigStateLog
 from operando.storage._rois import RegionFrames, create_rois
 from operando.storage._table import Column, Table
 from operando.storage._unclosed import keep_open
+from operando.storage.frame_record import FrameRecord
 
 FORMAT_VERSION = "1"
 _STR = h5py.string_dtype("utf-8")
@@ -88,8 +89,9 @@ class ExperimentFile:
     @classmethod
     def create(cls, path: str | Path, *, plan: Plan, instruments: Mapping[str, InstrumentInfo],
                start_utc: datetime, rig_config: Mapping[str, Any] | None = None,
-               sections: Sequence[Section] = ()) -> ExperimentFile:
-        """Write the whole layout, then switch to SWMR so readers can follow the run."""
+               sections: Sequence[Section] = (), frame_record: type[FrameRecord] = FrameRecord) -> ExperimentFile:
+        """Write the whole layout (the regions' tables with ``frame_record``'s columns), then switch to SWMR
+        so readers can follow the run."""
         path = Path(path)
         if path.exists():
             raise FileExistsError(f"{path} already exists; a record is never overwritten: choose another")
@@ -111,7 +113,7 @@ class ExperimentFile:
             electrochem.attrs["steps"] = _steps_json(plan)
             Table.create(entry, "impedance", IMPEDANCE, chunk_rows=1024)
             Table.create(entry, "events", EVENTS, chunk_rows=64, compression="gzip")
-            create_rois(entry, plan)
+            create_rois(entry, plan, frame_record)
             for section in sections:
                 section(entry, plan)
             file.swmr_mode = True
@@ -161,6 +163,10 @@ class ExperimentFile:
         if region not in self.rois:
             raise KeyError(f"no region {region!r} in this file; it has {sorted(self.rois) or 'none'}")
         self.rois[region].append(images, displacement, row)
+
+    def append_record(self, record: FrameRecord) -> None:
+        """One frame: its pixels, displacement field and table row."""
+        self.append_frame(record.region, record.images, record.displacement, record.row())
 
     def append_table(self, path: str, columns: Mapping[str, np.ndarray]) -> None:
         """Append rows to a table a section created under /entry (e.g. ``sensors/<name>``)."""

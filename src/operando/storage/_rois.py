@@ -2,7 +2,8 @@
 
 Every region gets ``frames`` (n, detector, y, x) uint16 chunked one image per chunk, ``displacement``
 (n, 2, gy, gx) float32 (the local displacement field on a 64 px grid, NaN without tracking) and the per-frame
-table (:data:`FRAME_TABLE`) as sibling 1-D datasets of equal length.
+table (the columns of :class:`operando.storage.frame_record.FrameRecord`, or of the subclass the run records) as
+sibling 1-D datasets of equal length.
 """
 
 from __future__ import annotations
@@ -19,49 +20,9 @@ import numpy as np
 from operando.plan import Plan, RegionOfInterest
 from operando.storage._events import to_json
 from operando.storage._table import Column, Table
+from operando.storage.frame_record import EC_SOURCES, FRAME_TABLE, FrameRecord
 
 DISPLACEMENT_CELL = 64  # px: one local displacement vector per 64 x 64 px cell of a frame
-
-FRAME_TABLE = (
-    Column("index", "i4", "", "frame number of the region, from 0, carried on across a resume"),
-    Column("trigger", "u1", "", "what asked for the frame: index into the trigger_labels attribute"),
-    Column("t_requested", "f8", "s", "timeline time the trigger fired"),
-    Column("t_start", "f8", "s", "timeline time the scan started"),
-    Column("t_mid", "f8", "s", "timeline time of mid-scan: the time the frame stands for"),
-    Column("t_end", "f8", "s", "timeline time the scan ended"),
-    Column("E_we", "f8", "V", "working electrode potential at mid-scan (from the electrochem table)"),
-    Column("I", "f8", "A", "current at mid-scan"),
-    Column("Q", "f8", "C", "charge since start at mid-scan"),
-    Column("soc", "f8", "1", "state of charge at mid-scan"),
-    Column("cycle", "i4", "", "cycle number at mid-scan (of the nearest point)"),
-    Column("step", "i4", "", "planned step at mid-scan (of the nearest point)"),
-    Column("ec_source", "u1", "", "0 interpolated between points, 1 held from the last point, 2 no point"),
-    Column("pixel_size", "f8", "m", "pixel size the microscope reported"),
-    Column("accelerating_voltage", "f8", "V", "electron beam accelerating voltage (EHT)"),
-    Column("probe_current", "f8", "A", "electron beam probe current"),
-    Column("dwell", "f8", "s", "dwell time per pixel"),
-    Column("working_distance", "f8", "m", "working distance"),
-    Column("attempts", "u1", "", "scans it took (a rejected frame is scanned again: each scan doses)"),
-    Column("stage_x", "f8", "m", "stage x after the frame"),
-    Column("stage_y", "f8", "m", "stage y after the frame"),
-    Column("stage_z", "f8", "m", "stage z after the frame"),
-    Column("stage_tilt", "f8", "rad", "stage tilt after the frame"),
-    Column("stage_rotation", "f8", "rad", "stage rotation after the frame"),
-    Column("beam_shift_x", "f8", "m", "beam shift x the frame was scanned with"),
-    Column("beam_shift_y", "f8", "m", "beam shift y the frame was scanned with"),
-    Column("drift_y", "f8", "m", "drift measured against the keyframe, y (NaN without tracking)"),
-    Column("drift_x", "f8", "m", "drift measured against the keyframe, x (NaN without tracking)"),
-    Column("drift_confidence", "f8", "1", "confidence of the drift measurement, 0..1 (NaN without tracking)"),
-    Column("drift_valid", "u1", "", "1 if the drift measurement was trusted"),
-    Column("correction_x", "f8", "m", "beam shift x after the tracker's correction"),
-    Column("correction_y", "f8", "m", "beam shift y after the tracker's correction"),
-    Column("stage_moved", "u1", "", "1 if the tracker moved the stage"),
-    Column("max_local_displacement", "f8", "m", "largest local displacement of the frame (NaN without)"),
-    Column("frame_dose", "f8", "e/m^2", "dose of this frame: current x dwell x attempts / (e x px^2)"),
-    Column("cumulative_dose", "f8", "e/m^2", "dose of the region's frames so far, this one included"),
-)
-
-EC_SOURCES = ("interpolated", "extrapolated", "none")
 
 
 def displacement_grid(frame_size: tuple[int, int]) -> tuple[int, int]:
@@ -95,8 +56,9 @@ def trigger_labels(region: RegionOfInterest) -> tuple[str, ...]:
     return (*(trigger.describe() for trigger in region.triggers), "manual request")
 
 
-def create_rois(entry: h5py.Group, plan: Plan) -> None:
-    """The /entry/rois groups of ``plan``'s imaging plan (an empty /entry/rois without one)."""
+def create_rois(entry: h5py.Group, plan: Plan, record: type[FrameRecord] = FrameRecord) -> None:
+    """The /entry/rois groups of ``plan``'s imaging plan (an empty /entry/rois without one), with the
+    columns of ``record``."""
     rois = entry.create_group("rois")
     if plan.imaging is None:
         return
@@ -117,7 +79,7 @@ def create_rois(entry: h5py.Group, plan: Plan) -> None:
         displacement.attrs["description"] = (
             f"local displacement (n, [dy, dx], gy, gx) against the keyframe, one vector per "
             f"{DISPLACEMENT_CELL} x {DISPLACEMENT_CELL} px cell; NaN without tracking")
-        Table.add_columns(group, FRAME_TABLE, chunk_rows=256)
+        Table.add_columns(group, record.columns(), chunk_rows=256)
         group.attrs["detectors"] = json.dumps(list(region.detectors))
         group.attrs["trigger_labels"] = json.dumps(list(trigger_labels(region)))
         group.attrs["ec_sources"] = json.dumps(list(EC_SOURCES))
@@ -129,12 +91,26 @@ def create_rois(entry: h5py.Group, plan: Plan) -> None:
         group.attrs["displacement_cell"] = DISPLACEMENT_CELL
 
 
+def table_columns(group: h5py.Group) -> tuple[Column, ...]:
+    """The frame table's columns a region's group holds: the base record's, then any a subclass added."""
+    known = {c.name for c in FRAME_TABLE}
+    added = tuple(Column(name, str(dataset.dtype), _text(dataset.attrs.get("units", "")),
+                         _text(dataset.attrs.get("description", "")))
+                  for name, dataset in group.items()
+                  if name not in known and isinstance(dataset, h5py.Dataset) and dataset.ndim == 1)
+    return (*FRAME_TABLE, *added)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RegionFrames:
     """One region's datasets: append a frame (pixels, displacement field, table row) together."""
 
     def __init__(self, group: h5py.Group) -> None:
         self.group = group
-        self.table = Table(group, FRAME_TABLE)
+        self.table = Table(group, table_columns(group))
         self.frames = group["frames"]
         self.displacement = group["displacement"]
         # After a crash the pixels may be ahead of the table (a frame half written): the table decides.
@@ -167,5 +143,9 @@ class RegionFrames:
         # leaves no table row over a blank frame, and readers cut every dataset to the table's length.
         self.frames.flush()
         self.displacement.flush()
-        self.table.append({column.name: [row[column.name]] for column in FRAME_TABLE})
+        missing = [column.name for column in self.table.columns if column.name not in row]
+        if missing:
+            raise KeyError(f"{self.group.name}: the frame's row has no {', '.join(missing)}; the file's table "
+                           f"has these columns (was it made with another frame record?)")
+        self.table.append({column.name: [row[column.name]] for column in self.table.columns})
         self._length = n + 1

@@ -27,6 +27,7 @@ import numpy as np
 from operando.storage._file import ExperimentFile
 from operando.storage._space import SpaceGuard, StorageError, is_disk_full
 from operando.storage._unclosed import keep_open
+from operando.storage.frame_record import FrameRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ def _reason(error: BaseException, path: str) -> StorageError:
     return StorageError(getattr(error, "errno", None), f"{path} could not be written: {cause}")
 
 
-def _frame_bytes(data: dict[str, Any]) -> int:
-    displacement = data.get("displacement")
-    return int(data["images"].nbytes) + (int(displacement.nbytes) if displacement is not None else 0)
+def _frame_bytes(data: FrameRecord | dict[str, Any]) -> int:
+    images, displacement = (data.images, data.displacement) if isinstance(data, FrameRecord) else \
+        (data["images"], data.get("displacement"))
+    return int(images.nbytes) + (int(displacement.nbytes) if displacement is not None else 0)
 
 _STOP = object()
 
@@ -92,7 +94,8 @@ class FileWriter:
 
     def submit(self, kind: str, data: Any) -> None:
         """Queue ``("points"|"impedance", columns)``, ``("events", rows)``, ``("status", kwargs)`` or
-        ``("frame", kwargs of ExperimentFile.append_frame)``; a frame is written and flushed at once.
+        ``("frame", FrameRecord or kwargs of ExperimentFile.append_frame)``; a frame is written and flushed at
+        once.
         After a failed write everything but frames is still written; raises once nothing can be."""
         if self.wedged:
             raise self.error or StorageError(None, f"{self.path} can no longer be written")
@@ -148,12 +151,15 @@ class FileWriter:
             elif kind == "events":
                 self.file.append_events([row for rows in run for row in rows])
             elif kind == "frame":
-                if self.error is None:
+                if self.error is None and isinstance(data, FrameRecord):
+                    self.file.append_record(data)
+                elif self.error is None:
                     self.file.append_frame(**data)
                 else:
                     self.frames_dropped += 1
-                    log.info("%s: frame %s of %s not written: %s", self.path, data["row"].get("index"),
-                             data["region"], self.error)
+                    region, index = (data.region, data.index) if isinstance(data, FrameRecord) else \
+                        (data["region"], data["row"].get("index"))
+                    log.info("%s: frame %s of %s not written: %s", self.path, index, region, self.error)
             elif kind == "table":
                 self.file.append_table(**data)
             elif kind == "status":

@@ -13,7 +13,7 @@ import numpy as np
 
 from operando.errors import OperandoError
 from operando.storage._open import reading
-from operando.storage._rois import FRAME_TABLE
+from operando.storage._rois import table_columns
 from operando.storage._table import written_rows
 
 
@@ -66,9 +66,10 @@ def _regions(entry: h5py.Group) -> dict[str, RegionRecord]:
     for name, group in entry.get("rois", {}).items():
         for dataset in group.values():
             dataset.refresh()
+        columns = table_columns(group)
         length = min(group["frames"].shape[0], group["displacement"].shape[0],
-                     *(group[c.name].shape[0] for c in FRAME_TABLE))
-        table = {c.name: group[c.name][:length] for c in FRAME_TABLE}
+                     *(group[c.name].shape[0] for c in columns))
+        table = {c.name: group[c.name][:length] for c in columns}
         length = written_rows(list(table.values()), length)
         regions[name] = RegionRecord(
             name=name, table={column: values[:length] for column, values in table.items()},

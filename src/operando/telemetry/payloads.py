@@ -17,6 +17,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from operando.engine.events import Event, FrameAcquired
+
+# The frame record's columns a frames message carries at its top level (docs/telemetry.md); every other column
+# goes in its ``settings``, by the file's name, so a column added to the record reaches clients by itself.
+FRAME_MESSAGE_COLUMNS = ("index", "t_requested", "t_start", "t_mid", "t_end", "E_we", "I", "Q", "soc", "cycle",
+                         "step", "frame_dose", "cumulative_dose")
+
 
 def json_value(value: Any) -> Any:
     """``value`` as something ``json.dumps`` writes without NaN; None for arrays (they go elsewhere)."""
@@ -42,14 +49,31 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def event_payload(event: Any) -> dict[str, Any]:
+def event_payload(event: Event) -> dict[str, Any]:
     """Any engine event as ``{"kind", "t", <its fields>}``, array fields left out."""
-    body = {"kind": getattr(event, "kind", type(event).__name__), "t": json_value(event.t)}
+    body = {"kind": event.kind, "t": json_value(event.t)}
     for item in dataclasses.fields(event):
         value = getattr(event, item.name)
         if item.name != "t" and not isinstance(value, np.ndarray):
             body[item.name] = json_value(value)
     return body
+
+
+def frame_payload(event: FrameAcquired) -> dict[str, Any]:
+    """A frame's metadata message: its row's columns (trigger and ec_source in words), the detectors, the
+    drift (dy, dx) m and its confidence (null without tracking) and the other columns under ``settings``."""
+    record = event.record
+    row = record.row()
+    top = {name: json_value(row[name]) for name in FRAME_MESSAGE_COLUMNS}
+    settings = {name: json_value(value) for name, value in row.items()
+                if name not in FRAME_MESSAGE_COLUMNS and name not in ("trigger", "ec_source")}
+    tracked = event.drift is not None
+    return {"kind": event.kind, "t": json_value(event.t), "region": record.region, "index": top.pop("index"),
+            "trigger": event.trigger, **top, "detectors": list(event.detectors),
+            "pixel_size": json_value(record.pixel_size),
+            "drift": [json_value(record.drift_y), json_value(record.drift_x)] if tracked else None,
+            "confidence": json_value(record.drift_confidence) if tracked else None,
+            "ec_source": record.ec_source_label, "settings": {**settings, "trigger_code": record.trigger}}
 
 
 def points_payload(columns: dict[str, np.ndarray], selected: np.ndarray) -> dict[str, list[Any]]:

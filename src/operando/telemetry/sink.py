@@ -9,24 +9,57 @@ from __future__ import annotations
 import math
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from operando.engine.bus import EventBus
+from operando.engine.events import (
+    DriftMeasured,
+    Event,
+    ExperimentState,
+    FrameAcquired,
+    ImpedanceRecorded,
+    PointsRecorded,
+    StateChanged,
+    StepStarted,
+)
+from operando.plan import Plan
 from operando.telemetry.downsample import Downsampler
 from operando.telemetry.outbox import Message, Outbox
-from operando.telemetry.payloads import dumps, event_payload, json_value, png, points_payload
+from operando.telemetry.payloads import dumps, event_payload, frame_payload, json_value, png, points_payload
 from operando.telemetry.topics import Topics
+from operando.timeline import Timeline
 
 ELECTROCHEM_COLUMNS = ("t", "E_we", "I", "Q", "soc", "cycle", "step")
 IMPEDANCE_COLUMNS = ("run", "t", "frequency", "Z_re", "Z_im", "E_dc", "I_dc")
 SCHEMA_VERSION = 1
 
 
+class Reported(Protocol):
+    """What the sink reads of the experiment it reports: its bus, plan and file, and where it stands."""
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def out_path(self) -> Path: ...
+
+    @property
+    def timeline(self) -> Timeline | None: ...
+
+    @property
+    def state(self) -> ExperimentState: ...
+
+
 class TelemetrySink:
     """Turns ``experiment``'s events into messages for ``outbox`` under ``topics``."""
 
-    def __init__(self, experiment: Any, topics: Topics, outbox: Outbox, *, electrochem_interval: float = 1.0,
+    def __init__(self, experiment: Reported, topics: Topics, outbox: Outbox, *, electrochem_interval: float = 1.0,
                  commands: dict[str, Any] | None = None, queue: int = 512) -> None:
         self.experiment = experiment
         self.topics = topics
@@ -37,7 +70,7 @@ class TelemetrySink:
 
     def _initial_state(self, commands: dict[str, Any]) -> dict[str, Any]:
         plan = self.experiment.plan
-        imaging = getattr(plan, "imaging", None)
+        imaging = plan.imaging
         regions = {}
         for region in (imaging.regions if imaging is not None else ()):
             regions[region.name] = {"frames": 0, "cumulative_dose": 0.0, "dose_budget": region.dose_budget,
@@ -58,25 +91,25 @@ class TelemetrySink:
             self.handle(event)
         self.publish_state()
 
-    def handle(self, event: Any) -> None:
-        kind = getattr(event, "kind", "")
-        if kind == "points":
-            self._points(event)
-        elif kind == "impedance":
-            columns = event.impedance.columns()
-            chosen = np.arange(len(event.impedance))
-            self._send(self.topics.impedance, points_payload(
-                {name: columns[name] for name in IMPEDANCE_COLUMNS if name in columns}, chosen), "event", 1)
-        elif kind == "frame_acquired":
-            self._frame(event)
-        elif kind == "drift_measured":
-            self._send(self.topics.drift(event.region), event_payload(event), "event", 1)
-        else:
-            self._track(event)
-            self._send(self.topics.events, event_payload(event), "event", 1)
+    def handle(self, event: Event) -> None:
+        match event:
+            case PointsRecorded():
+                self._points(event)
+            case ImpedanceRecorded():
+                columns = event.impedance.columns()
+                chosen = np.arange(len(event.impedance))
+                self._send(self.topics.impedance, points_payload(
+                    {name: columns[name] for name in IMPEDANCE_COLUMNS if name in columns}, chosen), "event", 1)
+            case FrameAcquired():
+                self._frame(event)
+            case DriftMeasured():
+                self._send(self.topics.drift(event.region), event_payload(event), "event", 1)
+            case _:
+                self._track(event)
+                self._send(self.topics.events, event_payload(event), "event", 1)
         self.publish_state(event.t)
 
-    def _points(self, event: Any) -> None:
+    def _points(self, event: PointsRecorded) -> None:
         batch = event.points
         columns = batch.columns()
         last = -1
@@ -88,11 +121,10 @@ class TelemetrySink:
             payload = points_payload({name: columns[name] for name in ELECTROCHEM_COLUMNS}, chosen)
             self._send(self.topics.electrochem, payload, "live", 0)
 
-    def _frame(self, event: Any) -> None:
-        payload = event_payload(event)
-        self._send(self.topics.frames(event.region), payload, "event", 1)
-        thumbnail = getattr(event, "thumbnail", None)
-        if isinstance(thumbnail, np.ndarray) and thumbnail.size:
+    def _frame(self, event: FrameAcquired) -> None:
+        self._send(self.topics.frames(event.region), frame_payload(event), "event", 1)
+        thumbnail = event.thumbnail
+        if thumbnail.size:
             # Retained: a late joiner sees each region's latest frame at once. Encoded on the MQTT thread.
             topic = self.topics.thumbnails(event.region)
             self.outbox.put(Message(topic, lambda: png(thumbnail), "retained", 1))
@@ -101,25 +133,24 @@ class TelemetrySink:
         region.update(frames=region["frames"] + 1, cumulative_dose=json_value(event.cumulative_dose),
                       last_frame={"index": event.index, "t": json_value(event.t), "trigger": event.trigger})
 
-    def _track(self, event: Any) -> None:
-        kind = getattr(event, "kind", "")
-        if kind == "state_changed":
+    def _track(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
             self.state.update(state=json_value(event.new), reason=event.reason)
-        elif kind == "step_started":
+        elif isinstance(event, StepStarted):
             self.state.update(step={"index": event.step, "name": event.name, "label": event.label},
                               cycle=event.cycle)
 
     def publish_state(self, t: float | None = None) -> None:
         """Queue the present state (retained; only the newest is ever sent)."""
         state = self.state
-        timeline = getattr(self.experiment, "timeline", None)
+        timeline = self.experiment.timeline
         if t is not None and math.isfinite(t):
             state["t"] = t
         if timeline is not None:
             start: datetime = timeline.start_utc
             state["start_utc"] = start.isoformat()
             state["utc"] = (start + timedelta(seconds=state["t"])).astimezone(UTC).isoformat()
-        state["state"] = json_value(getattr(self.experiment, "state", state["state"]))
+        state["state"] = json_value(self.experiment.state)
         live = state["state"] in ("running", "paused", "suspended")
         state["next_trigger"] = self._next_timed(state["t"]) if live else None
         state["dropped"] = self.outbox.dropped + self.subscription.dropped
@@ -128,7 +159,7 @@ class TelemetrySink:
     def _next_timed(self, now: float) -> dict[str, Any] | None:
         """The next acquisition a timed trigger asks for: "every" triggers fire on the grid k x interval from
         the start of the run (t = 0 included). SOC, charge and voltage triggers cannot be foreseen."""
-        imaging = getattr(self.experiment.plan, "imaging", None)
+        imaging = self.experiment.plan.imaging
         best: dict[str, Any] | None = None
         for region in (imaging.regions if imaging is not None else ()):
             for trigger in region.triggers:
