@@ -45,7 +45,8 @@ from operando.drivers.biologic._structures import (
 )
 
 from operando.instrument_thread import InstrumentThread
-from operando.roles.potentiostat import ImpedancePoint, InstrumentInfo, Point, Readout
+from operando.roles.instrument import InstrumentInfo
+from operando.roles.potentiostat import ImpedancePoint, Point, Readout
 from operando.techniques import ConstantVoltage, Limit, Technique
 
 log = logging.getLogger(__name__)

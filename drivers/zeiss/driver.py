@@ -18,6 +18,7 @@ import numpy as np
 
 from operando.errors import InstrumentError
 from operando.instrument_thread import InstrumentThread
+from operando.roles.instrument import InstrumentInfo
 from operando.roles.microscope import (
     BeamState,
     Frame,
@@ -28,7 +29,6 @@ from operando.roles.microscope import (
     StageLimits,
     StagePosition,
 )
-from operando.roles.potentiostat import InstrumentInfo
 from operando.units import format_quantity
 
 from .config import (
