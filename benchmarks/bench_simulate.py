@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 from operando.drivers.zeiss import ZeissMicroscope
 from operando.simulators.cell import CellParameters, SimulatedCell
+from operando.simulators.rig import build_simulated_rig
 from operando.simulators.sem import FakeCZEMApi
 
 from operando.clock import run_simulated
 from operando.engine import Experiment, FrameAcquired, PointsRecorded
-from operando.engine.rigs import build_rig
 from operando.protocol import load_protocol, resolve
 from operando.storage import ELECTROCHEM, ExperimentFile, FileWriter, read_experiment
 
@@ -57,7 +57,7 @@ def full_stack(plan, out: Path, memory: list[float] | None = None) -> tuple[floa
     ``memory`` gets the resident MiB after each frame."""
 
     async def run():  # noqa: ANN202
-        rig = build_rig("simulated", plan, seed=0)
+        rig = await build_simulated_rig(plan, seed=0)
         experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                                 rig_config=rig.config, microscope=rig.microscope)
         subscription = experiment.bus.subscribe("count", maxsize=1_000)

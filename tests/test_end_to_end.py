@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from operando.drivers.biologic._structures import ProgramState
+from operando.simulators.rig import build_simulated_rig
 from scipy.integrate import cumulative_trapezoid
 
 from operando.cli import main
 from operando.clock import run_simulated
 from operando.engine import Experiment, ExperimentState, PointsRecorded
-from operando.engine.rigs import build_rig
 from operando.protocol import load_protocol, loads_protocol, resolve
 from operando.storage import read_experiment
 
@@ -81,7 +81,7 @@ def simulate(plan, out: Path, *, seed: int = 0, during=None):  # noqa: ANN001, A
     plan = replace(plan, imaging=None)
 
     async def run():  # noqa: ANN202
-        rig = build_rig("simulated", plan, seed=seed)
+        rig = await build_simulated_rig(plan, seed=seed)
         experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                                 rig_config=rig.config)
         watcher = experiment.bus.subscribe("test", maxsize=1_000_000)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from operando.simulators.rig import build_simulated_rig
 
 from operando.clock import run_simulated
 from operando.engine import Experiment, ExperimentState
-from operando.engine.rigs import build_rig
 from operando.plan import ELEMENTARY_CHARGE
 from operando.protocol import load_protocol, resolve
 from operando.storage import read_experiment
@@ -40,7 +40,7 @@ def thesis_plan():  # noqa: ANN201
 
 def run(plan, out: Path, during=None):  # noqa: ANN001, ANN201
     async def main():  # noqa: ANN202
-        rig = build_rig("simulated", plan, seed=0)
+        rig = await build_simulated_rig(plan, seed=0)
         blanking = log_blanking(rig.sem, asyncio.get_running_loop().time)
         experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                                 rig_config=rig.config, microscope=rig.microscope)

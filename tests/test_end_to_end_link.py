@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from operando.drivers.biologic._structures import ProgramState
+from operando.simulators.rig import build_simulated_rig
 from scipy.integrate import trapezoid
 
 from operando.clock import run_simulated
 from operando.engine import Experiment, ExperimentState, PointsRecorded, StateChanged
-from operando.engine.rigs import build_rig
 from operando.protocol import loads_protocol, resolve
 from operando.storage import read_experiment
 
@@ -75,7 +75,7 @@ def simulate(plan, out: Path, during=None, after: float = 0.0):  # noqa: ANN001,
     voltage after every step the simulator took (also for ``after`` s once the engine has ended)."""
 
     async def run():  # noqa: ANN202
-        rig = build_rig("simulated", plan, seed=SEED, cell=CELL)
+        rig = await build_simulated_rig(plan, seed=SEED, cell=CELL)
         true_voltage: list[float] = []
         for name in ("rest", "apply_current", "apply_voltage"):
             original = getattr(rig.cell, name)

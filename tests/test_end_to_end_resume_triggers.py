@@ -14,11 +14,11 @@ from pathlib import Path
 
 import h5py
 import pytest
+from operando.simulators.rig import build_simulated_rig
 
 from operando.cli import main
 from operando.clock import run_simulated
 from operando.engine import Experiment, StepEnded
-from operando.engine.rigs import build_rig
 from operando.protocol import load_protocol, resolve
 from operando.storage import read_experiment
 from tests.test_end_to_end import light_thesis
@@ -34,7 +34,7 @@ def run_copying_at_a_frame(protocol: Path, out: Path, killed: Path, moment: str)
     copied: list[float] = []
 
     async def run() -> None:
-        rig = build_rig("simulated", plan, seed=0)
+        rig = await build_simulated_rig(plan, seed=0)
         experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                                 rig_config=rig.config, microscope=rig.microscope, rig_state=rig.snapshot)
         grab = rig.microscope.grab

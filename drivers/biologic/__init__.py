@@ -14,8 +14,24 @@ from operando.drivers.biologic._errors import (
     BiologicTechniqueError,
 )
 from operando.drivers.biologic._seam import EClibLibrary, EClibSeam
+from operando.drivers.biologic._structures import (
+    DATA_BUFFER_WORDS,
+    MAX_SLOTS,
+    BoardType,
+    FirmwareCode,
+    ParamType,
+    ProgramState,
+    TechniqueId,
+)
 
 __all__ = [
+    "DATA_BUFFER_WORDS",
+    "MAX_SLOTS",
+    "BoardType",
+    "FirmwareCode",
+    "ParamType",
+    "ProgramState",
+    "TechniqueId",
     "ERROR_CODES",
     "BiologicAmplifierError",
     "BiologicChannelBusy",

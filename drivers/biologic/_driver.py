@@ -16,6 +16,10 @@ from pathlib import Path
 from operando.drivers.biologic._decoding import DataChunk, decode
 from operando.drivers.biologic._encoding import EncodedTechnique, encode
 from operando.drivers.biologic._errors import (
+    FIRM_FIRMWARENOTLOADED,
+    GEN_CHANNELNOTPLUGGED,
+    GEN_NOTCONNECTED,
+    NOERROR,
     TRANSIENT_CODES,
     BiologicChannelBusy,
     BiologicChannelChanged,
@@ -45,7 +49,8 @@ from operando.drivers.biologic._structures import (
 )
 
 from operando.instrument_thread import InstrumentThread
-from operando.roles.potentiostat import ImpedancePoint, InstrumentInfo, Point, Readout
+from operando.roles.instrument import InstrumentInfo
+from operando.roles.potentiostat import ImpedancePoint, Point, Readout
 from operando.techniques import ConstantVoltage, Limit, Technique
 
 log = logging.getLogger(__name__)
@@ -132,7 +137,7 @@ class BiologicPotentiostat:
         attempt = 0
         while True:
             code = await thread.call(operation)
-            if code == 0:
+            if code == NOERROR:
                 return
             if code in TRANSIENT_CODES and attempt < self.retries:
                 attempt += 1
@@ -140,7 +145,7 @@ class BiologicPotentiostat:
                             self.retries)
                 await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
                 continue
-            if code == -1 and not reconnected and self._id is not None:
+            if code == GEN_NOTCONNECTED and not reconnected and self._id is not None:
                 # The connection id went stale (the link dropped and came back): one fresh BL_Connect.
                 reconnected = True
                 log.warning("%s: %s says not connected; reconnecting", self.address, call)
@@ -165,7 +170,7 @@ class BiologicPotentiostat:
         assert self.family is not None
         value = c_float()
         code = self.seam.BL_ConvertChannelNumericIntoSingle(word, byref(value), int(self.family.board_type))
-        if code != 0:
+        if code != NOERROR:
             raise error_for(code, "BL_ConvertChannelNumericIntoSingle")
         return value.value
 
@@ -182,7 +187,7 @@ class BiologicPotentiostat:
                         lambda: self.seam.BL_GetChannelsPlugged(self._id, plugged, MAX_SLOTS))
         if not plugged[self._channel_index]:
             present = [n + 1 for n in range(MAX_SLOTS) if plugged[n]]
-            raise error_for(-3, "BL_GetChannelsPlugged", f"channel {self.channel} is not plugged; "
+            raise error_for(GEN_CHANNELNOTPLUGGED, "BL_GetChannelsPlugged", f"channel {self.channel} is not plugged; "
                             f"plugged channels: {present}")
 
         board = c_uint32()
@@ -232,7 +237,8 @@ class BiologicPotentiostat:
 
         def read_info() -> int:
             code = self.seam.BL_GetChannelInfos(self._id, self._channel_index, byref(info))
-            return 0 if code == -308 else code  # no firmware yet: the rest of the record is still valid
+            # no firmware yet: the rest of the record is still valid
+            return NOERROR if code == FIRM_FIRMWARENOTLOADED else code
 
         await self._run("BL_GetChannelInfos", read_info)
         return info
@@ -253,7 +259,7 @@ class BiologicPotentiostat:
         log.info("%s: loading %s / %s on channel %d", self.address, firmware, fpga or "-", self.channel)
         await self._run("BL_LoadFirmware", load, f"{firmware}, {fpga or 'no FPGA file'}")
         result = results[self._channel_index]
-        if result != 0:
+        if result != NOERROR:
             error = error_for(result, "BL_LoadFirmware", f"channel {self.channel}, {firmware}")
             raise BiologicFirmwareError(str(error), code=result, name=error.name, call="BL_LoadFirmware")
 
@@ -290,7 +296,7 @@ class BiologicPotentiostat:
                    ParamType.SINGLE: self.seam.BL_DefineSglParameter}
         for slot, value in enumerate(encoded.parameters):
             code = setters[value.kind](value.label.encode(), value.value, value.index, byref(params[slot]))
-            if code != 0:
+            if code != NOERROR:
                 raise error_for(code, f"BL_Define{value.kind.name.title()}Parameter",
                                 f"{value.label}[{value.index}] = {value.value!r}")
         bundle = EccParams(len(encoded.parameters), params)
@@ -303,7 +309,7 @@ class BiologicPotentiostat:
         buffer, info, values = DataBuffer(), DataInfo(), CurrentValues()
         while True:
             code = self.seam.BL_GetData(self._id, self._channel_index, buffer, byref(info), byref(values))
-            if code != 0:
+            if code != NOERROR:
                 return code
             self._state = _state(values.State)
             if info.IRQskipped:

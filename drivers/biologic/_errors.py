@@ -74,6 +74,12 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     603: ("OPT_1A48VP_POWERFAIL", "1A48VP amplifier power fail"),
 }
 
+# The codes the driver acts on, by the vendor's names (kbio_types.ERROR).
+NOERROR = 0
+GEN_NOTCONNECTED = -1
+GEN_CHANNELNOTPLUGGED = -3
+FIRM_FIRMWARENOTLOADED = -308
+
 # Codes worth the same call again after a short pause: the link hiccupped, the instrument is still there.
 TRANSIENT_CODES = frozenset({-200, -202})
 # Codes meaning the connection id is gone: reconnect before retrying.

@@ -7,10 +7,10 @@ from operando.drivers.keithley._errors import (
     KeithleyError,
     KeithleyNotAnswering,
 )
-from operando.drivers.keithley._plugin import DRIVER, Keithley2450Settings
+from operando.drivers.keithley._plugin import DRIVER, Keithley2450Settings, clamps
 from operando.drivers.keithley._scpi import ScpiLink, parse_error
 from operando.drivers.keithley._technique import Sample, TechniqueRun
 
 __all__ = ["DRIVER", "MODELS", "READ_QUERY", "ComplianceReached", "Keithley2450", "Keithley2450Settings",
            "KeithleyConnectionLost", "KeithleyError", "KeithleyNotAnswering", "Sample", "ScpiLink",
-           "TechniqueRun", "parse_error"]
+           "TechniqueRun", "clamps", "parse_error"]

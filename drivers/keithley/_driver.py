@@ -24,7 +24,8 @@ from operando.drivers.keithley._scpi import ResourceManager, ScpiLink
 from operando.drivers.keithley._technique import Sample, TechniqueRun
 
 from operando.instrument_thread import InstrumentThread
-from operando.roles.potentiostat import InstrumentInfo, Point, Readout
+from operando.roles.instrument import InstrumentInfo
+from operando.roles.potentiostat import Point, Readout
 from operando.techniques import ConstantCurrent, ConstantVoltage, OpenCircuit, Technique
 
 log = logging.getLogger(__name__)

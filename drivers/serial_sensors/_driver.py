@@ -26,7 +26,7 @@ from operando.drivers.serial_sensors._protocol import (
 )
 
 from operando.instrument_thread import InstrumentThread
-from operando.roles.potentiostat import InstrumentInfo
+from operando.roles.instrument import InstrumentInfo
 from operando.roles.sensor import SensorReading
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ import numpy as np
 
 from operando.errors import InstrumentError
 from operando.instrument_thread import InstrumentThread
+from operando.roles.instrument import InstrumentInfo
 from operando.roles.microscope import (
     BeamState,
     Frame,
@@ -28,7 +29,6 @@ from operando.roles.microscope import (
     StageLimits,
     StagePosition,
 )
-from operando.roles.potentiostat import InstrumentInfo
 from operando.units import format_quantity
 
 from .config import (
@@ -38,7 +38,17 @@ from .config import (
     parse_store_label,
     scan_rate_for_dwell,
 )
-from .errors import INSTRUMENT, CallTimeout, FrameRejected, GrabFailed, StageTimeout, check
+from .errors import (
+    API_E_GRAB_FAIL,
+    API_E_NOT_INITIALISED,
+    API_OK,
+    INSTRUMENT,
+    CallTimeout,
+    FrameRejected,
+    GrabFailed,
+    StageTimeout,
+    check,
+)
 from .frames import GrabbedImage, frame_problem, read_grab
 from .seam import CZEMApiSeam
 
@@ -91,7 +101,7 @@ class ZeissMicroscope:
             raise InstrumentError("not connected: call connect() first", instrument=INSTRUMENT)
         result = await self._on_thread(getattr(self._seam, method), *args, what=f"{method}{args!r}")
         code = result[0] if isinstance(result, tuple) else result
-        if code == 1019 and method not in _INITIALISING:
+        if code == API_E_NOT_INITIALISED and method not in _INITIALISING:
             # API_E_NOT_INITIALISED after a working session: the EM Server restarted. Initialise again, once.
             log.warning("SmartSEM answered %s with API_E_NOT_INITIALISED; initialising again", method)
             await self._initialise()
@@ -396,7 +406,7 @@ class ZeissMicroscope:
         with tempfile.TemporaryDirectory(prefix="operando-zeiss-") as folder:
             filename = os.path.join(folder, name)
             code = seam.Grab(*_GRAB_RECTANGLE, 0, filename)
-            return code, (read_grab(filename) if code == 0 else None)
+            return code, (read_grab(filename) if code == API_OK else None)
 
     async def _scan_one_frame(self, frame_time: float) -> tuple[float, float]:
         """Unblank, restart the scan, freeze at its end, wait for DP_FROZEN, blank -> (t_start, t_end)."""
@@ -444,7 +454,7 @@ class ZeissMicroscope:
                 for zone, detector in enumerate(detectors):
                     await self._select_channel(zone, detector)
                     code, grabbed = await self._grab_on_thread(detector)
-                    if code == 1016:  # API_E_GRAB_FAIL happens now and then: a fresh scan usually cures it
+                    if code == API_E_GRAB_FAIL:  # happens now and then: a fresh scan usually cures it
                         failed = GrabFailed(code, f"Grab of {detector}")
                         problem = str(failed)
                         break
@@ -471,7 +481,7 @@ class ZeissMicroscope:
         what = f"Grab of {detector}"
         code, grabbed = await self._on_thread(self._grab_and_read, self._seam, self._grab_file(detector),
                                               what=what)
-        if code == 1019:
+        if code == API_E_NOT_INITIALISED:
             log.warning("SmartSEM answered Grab with API_E_NOT_INITIALISED; initialising again")
             await self._initialise()
             code, grabbed = await self._on_thread(self._grab_and_read, self._seam, self._grab_file(detector),
@@ -633,7 +643,7 @@ class ZeissMicroscope:
         vendor = {}
         for name in _SNAPSHOT:
             code, value = await self._raw("Get", name, True)
-            vendor[name] = value if code == 0 else f"unavailable [{code}]"
+            vendor[name] = value if code == API_OK else f"unavailable [{code}]"
         return {
             "voltage_V": beam.voltage, "probe_current_A": beam.current,
             "working_distance_m": beam.working_distance,

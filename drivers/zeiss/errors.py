@@ -10,6 +10,11 @@ from operando.errors import InstrumentConnectionLost, InstrumentError
 
 INSTRUMENT = "Zeiss SmartSEM"
 
+# The codes the driver acts on, by SmartSEM's names.
+API_OK = 0
+API_E_GRAB_FAIL = 1016
+API_E_NOT_INITIALISED = 1019
+
 # code -> (API_E_ name, what it means)
 API_ERRORS: dict[int, tuple[str, str]] = {
     1000: ("API_E_GET_TRANSLATE_FAIL", "unknown parameter name"),
@@ -97,8 +102,8 @@ class RemotingLost(SmartSEMError, InstrumentConnectionLost):
 _CLASSES: dict[int, type[SmartSEMError]] = {
     1000: UnknownName, 1004: UnknownName, 1011: UnknownName,
     1007: OutsideLimits, 1008: OutsideLimits,
-    1016: GrabFailed, 1017: StageFailed, 1018: StageFailed,
-    1019: NotInitialised, 1025: NotLicensed, 1032: ParameterDisabled,
+    API_E_GRAB_FAIL: GrabFailed, 1017: StageFailed, 1018: StageFailed,
+    API_E_NOT_INITIALISED: NotInitialised, 1025: NotLicensed, 1032: ParameterDisabled,
     **{code: RemotingLost for code in range(2027, 2032)},
 }
 
@@ -110,7 +115,7 @@ def error_for(code: int, call: str) -> SmartSEMError:
 
 def check(code: int, call: str) -> None:
     """Raise the typed exception when ``code`` is not 0 (OK)."""
-    if code != 0:
+    if code != API_OK:
         raise error_for(int(code), call)
 
 

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from operando.drivers.biologic._errors import ERROR_CODES
-from operando.drivers.biologic._structures import (
+from operando.drivers.biologic import (
     DATA_BUFFER_WORDS,
+    ERROR_CODES,
     MAX_SLOTS,
     BoardType,
     FirmwareCode,

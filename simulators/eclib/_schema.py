@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import PureWindowsPath
 
-from operando.drivers.biologic._structures import BoardType, ParamType, TechniqueId
+from operando.drivers.biologic import BoardType, ParamType, TechniqueId
 
 INT, BOOL, SINGLE = ParamType.INT, ParamType.BOOLEAN, ParamType.SINGLE
 STEPS = 100  # array width of step parameters (Step_number < 99 in the vendor's examples)

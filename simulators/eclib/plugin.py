@@ -30,8 +30,12 @@ class SimulatedBiologicSettings(BaseModel):
 
 def create(settings: SimulatedBiologicSettings, context: RigContext) -> BiologicPotentiostat:
     loop = asyncio.get_running_loop()
-    eclib = FakeEClib(shared_cell(context, settings.cell), loop.time, settings.board)
+    cell = shared_cell(context, settings.cell)
+    eclib = FakeEClib(cell, loop.time, settings.board)
     context.shared["eclib"] = eclib  # ground truth
+    # Saved with the points, put back by `operando resume`: the cell exactly, the channel's last reading.
+    context.keep_state("cell", cell.snapshot, cell.restore)
+    context.keep_state("eclib", eclib.snapshot, eclib.restore, required=False)
     return BiologicPotentiostat(eclib, "USB0", 1)
 
 

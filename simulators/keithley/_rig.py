@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from operando.drivers.keithley import Keithley2450, Keithley2450Settings
-from operando.drivers.keithley._plugin import clamps
+from operando.drivers.keithley import Keithley2450, Keithley2450Settings, clamps
 from operando.simulators.cell import CellParameters, SimulatedCell
 from operando.simulators.keithley._instrument import SimulatedKeithley2450
 from operando.simulators.keithley._visa import SimulatedResourceManager

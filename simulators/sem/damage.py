@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ELEMENTARY_CHARGE = 1.602176634e-19
+from operando.constants import ELEMENTARY_CHARGE
 
 
 @dataclass(frozen=True)

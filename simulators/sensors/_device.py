@@ -19,7 +19,7 @@ import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from operando.drivers.serial_sensors._protocol import frame
+from operando.drivers.serial_sensors import frame
 
 CELSIUS_ZERO = 273.15
 

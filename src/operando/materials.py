@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 
 from molmass import ELEMENTS
-from scipy.constants import physical_constants
 
-FARADAY = physical_constants["Faraday constant"][0]  # C/mol
+from operando.constants import FARADAY
+
 MAH_PER_G = 3600.0  # C/kg in one mAh/g
 
 _TOKEN = re.compile(

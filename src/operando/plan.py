@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from operando.constants import ELEMENTARY_CHARGE
 from operando.techniques import Limit, Technique
-
-ELEMENTARY_CHARGE = 1.602176634e-19  # C
 
 
 @dataclass(frozen=True)

@@ -65,19 +65,35 @@ class RigError(OperandoError, ValueError):
                                    for path, message, value in problems))
 
 
+@dataclass(frozen=True)
+class StatePart:
+    """One part of a rig's saved state (a simulated cell, a fake instrument): how to take it and put it back."""
+
+    snapshot: Callable[[], Any]  # -> JSON values
+    restore: Callable[[Any], None]  # raises ValueError naming what does not fit
+    required: bool = True  # a saved state without it is refused (else the part is left as built)
+
+
 @dataclass
 class RigContext:
     """What a driver may need beyond its settings: the plan (simulators model its cell), a seed, things the
-    drivers of one rig share (one simulated cell), and clean-ups to run when the rig closes."""
+    drivers of one rig share (one simulated cell), clean-ups to run when the rig closes, and the parts of a
+    state the rig can save and put back (simulators: ``operando resume`` continues exactly)."""
 
     plan: Plan | None = None
     seed: int = 0
     shared: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    state: dict[str, StatePart] = field(default_factory=dict)
 
     def on_close(self, callback: Callable[[], Any]) -> None:
         """Run ``callback`` (plain or async) when the rig closes, last registered first."""
         self.closers.append(callback)
+
+    def keep_state(self, name: str, snapshot: Callable[[], Any], restore: Callable[[Any], None], *,
+                   required: bool = True) -> None:
+        """Save ``snapshot()`` as ``name`` with the rig's points, and give it to ``restore`` on resume."""
+        self.state[name] = StatePart(snapshot, restore, required)
 
     async def close(self) -> None:
         while self.closers:
@@ -359,6 +375,30 @@ class BuiltRig:
     async def close(self) -> None:
         """Release what the drivers set up beside their instruments (simulators, threads)."""
         await self.context.close()
+
+    @property
+    def rig_state(self) -> Callable[[], dict[str, Any]] | None:
+        """What the engine saves with each batch of points (every kept part by name), or None: nothing to save."""
+        return self.snapshot if self.context.state else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every kept part of the rig's state, by name, as JSON values."""
+        return {name: part.snapshot() for name, part in self.context.state.items()}
+
+    def restore(self, state: Any) -> None:
+        """Put back a :meth:`snapshot` of a rig built from the same rig file; raises ValueError naming the part
+        that is missing or does not fit."""
+        parts = self.context.state
+        if not parts:
+            raise ValueError(f"{self.name} rig: it has no state to put back")
+        if not isinstance(state, dict):
+            raise ValueError(f"{self.name} rig: the saved state is not a table of parts")
+        for name, part in parts.items():
+            if state.get(name) is None and part.required:
+                raise ValueError(f"{self.name} rig: the saved state holds no {name}")
+        for name, part in parts.items():
+            if state.get(name) is not None:
+                part.restore(state[name])
 
 
 def _make(spec: InstrumentSpec, context: RigContext) -> Any:

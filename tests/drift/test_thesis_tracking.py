@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from operando.simulators.rig import build_simulated_rig
 from operando.simulators.sem import FakeCZEMApi
 
 from operando.clock import run_simulated
 from operando.engine import Experiment
-from operando.engine.rigs import build_rig
 from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
 from operando.storage import read_experiment
@@ -97,7 +97,7 @@ def thesis(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     out = tmp_path_factory.mktemp("thesis") / "thesis.h5"
 
     async def main() -> None:
-        rig = build_rig("simulated", plan, seed=0)
+        rig = await build_simulated_rig(plan, seed=0)
         truth.watch(rig.sem)
         experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                                 rig_config=rig.config, microscope=rig.microscope)

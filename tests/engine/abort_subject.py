@@ -12,7 +12,8 @@ import json
 import sys
 from typing import Any
 
-from operando.simulators import rig as simulated
+from operando.simulators.eclib import plugin as simulated_biologic
+from operando.simulators.sem import plugin as simulated_zeiss
 
 from operando.engine import experiment as engine
 from tests.engine.abort_points import AbortPoint
@@ -23,17 +24,23 @@ def main(argv: list[str]) -> int:
     point = AbortPoint(phase, seed, lambda: print("ABORT-POINT", flush=True))
     built: dict[str, Any] = {}
 
-    build = simulated.build_simulated_rig
+    make_potentiostat, make_microscope = simulated_biologic.DRIVER.create, simulated_zeiss.DRIVER.create
 
-    def watched_rig(plan: Any, **options: Any) -> Any:
-        rig = build(plan, **options)
-        point.watch_eclib(rig.eclib)
-        if rig.sem is not None:
-            point.watch_sem(rig.sem)
-        built["rig"] = rig
-        return rig
+    def watched_potentiostat(settings: Any, context: Any) -> Any:
+        potentiostat = make_potentiostat(settings, context)
+        built["eclib"] = context.shared["eclib"]
+        point.watch_eclib(built["eclib"])
+        return potentiostat
 
-    simulated.build_simulated_rig = watched_rig  # the entry point is looked up when simulate builds its rig
+    def watched_microscope(settings: Any, context: Any) -> Any:
+        microscope = make_microscope(settings, context)
+        if context.shared.get("sem") is not None:  # made for a plan with imaging
+            point.watch_sem(context.shared["sem"])
+        return microscope
+
+    # The simulated rig file's drivers (entry points): simulate builds its rig through them.
+    simulated_biologic.DRIVER.create = watched_potentiostat
+    simulated_zeiss.DRIVER.create = watched_microscope
     request_abort, run = engine.Experiment.request_abort, engine.Experiment.run
 
     def taken(self: Any, reason: str = "aborted by the user") -> None:
@@ -52,12 +59,12 @@ def main(argv: list[str]) -> int:
         code = operando(arguments)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
-    rig = built.get("rig")
+    eclib = built.get("eclib")
     print("FAKES " + json.dumps({
         "fired": point.fired_at is not None, "fired_in": point.fired_in, "point": point.describe(),
         "beam_left_blanked": point.beam_left_blanked(),
-        "channel": rig.eclib.channels[0].state.name if rig is not None else None,
-        "techniques_started": rig.eclib.calls["BL_StartChannel"] if rig is not None else None,
+        "channel": eclib.channels[0].state.name if eclib is not None else None,
+        "techniques_started": eclib.calls["BL_StartChannel"] if eclib is not None else None,
         "running_when_taken": point.running_when_taken}), flush=True)
     return code
 

@@ -10,9 +10,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from operando.simulators.rig import build_simulated_rig
+
 from operando.clock import run_simulated
 from operando.engine import Experiment, PointsRecorded
-from operando.engine.rigs import build_rig
 from operando.protocol import load_protocol, resolve
 
 THESIS = Path(__file__).resolve().parents[2] / "examples" / "thesis_nmc622.toml"
@@ -20,7 +21,7 @@ THESIS = Path(__file__).resolve().parents[2] / "examples" / "thesis_nmc622.toml"
 
 async def main(out: str) -> None:
     plan = replace(resolve(load_protocol(THESIS)), imaging=None)
-    rig = build_rig("simulated", plan, seed=0)
+    rig = await build_simulated_rig(plan, seed=0)
     experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
                             rig_config=rig.config)
     progress = experiment.bus.subscribe("progress", maxsize=10, overflow="drop_oldest")

@@ -6,9 +6,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from operando.simulators.rig import build_simulated_rig
+
 from operando import clock
 from operando.engine import Experiment, ExperimentResult
-from operando.engine.rigs import build_rig
 from operando.protocol import load_protocol, resolve
 from operando.service import EngineProcess, TelemetryService, start_engine
 from operando.telemetry import TelemetrySettings
@@ -58,7 +59,7 @@ class EngineThread(threading.Thread):
 
     async def _main(self) -> ExperimentResult:
         plan = resolve(load_protocol(self.protocol))
-        rig = build_rig("simulated", plan, seed=1)
+        rig = await build_simulated_rig(plan, seed=1)
         imaging = {"microscope": rig.microscope} if rig.microscope is not None else {}
         experiment = Experiment(plan, rig.potentiostat, self.out, poll_interval=rig.poll_interval, **imaging)
         if self.settings is None:

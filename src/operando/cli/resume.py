@@ -1,13 +1,13 @@
 """``operando resume FILE``: continue an interrupted experiment (its process died) in the same file.
 
 The protocol is the file's own protocol text; the instruments come from its rig config (the simulated rig is
-rebuilt with the same seed and put back in the state saved with the last recorded point: cell, potentiostat
-channel and specimen; a file without one gets the cell at the recorded state of charge) or from ``--rig RIGFILE``.
-Imaging triggers take up where the record stops: one that fired but whose frame was not written fires again. The step
-that was running continues with what it had left; charge, state of charge, frame numbers and dose totals
-carry on; the gap is recorded as a ``resumed`` event. A run that failed (status ``failed``: a full disk, a link
-lost for longer than the protocol allows) is continued only with ``--after-failure``. Exit status as
-``operando simulate``: 0 completed, 1 failed, 2 nothing was started, 3 aborted.
+rebuilt from the rig file the record holds, with the same seed, and put back in the state saved with the last
+recorded point: cell, potentiostat channel and specimen; a file without one gets the cell at the recorded state of
+charge) or from ``--rig RIGFILE``. Imaging triggers take up where the record stops: one that fired but whose frame
+was not written fires again. The step that was running continues with what it had left; charge, state of charge,
+frame numbers and dose totals carry on; the gap is recorded as a ``resumed`` event. A run that failed (status
+``failed``: a full disk, a link lost for longer than the protocol allows) is continued only with
+``--after-failure``. Exit status as ``operando simulate``: 0 completed, 1 failed, 2 nothing was started, 3 aborted.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ from operando.cli._locking import claim_instruments, claim_record, holding_locks
 from operando.cli._signals import abort_on_signals
 from operando.cli.simulate import EXIT_CODES, EXIT_INVALID, _follow, _progress, _speed, _summary
 from operando.engine import CannotResume, Experiment, ExperimentResult, ExperimentState, read_resume_state
-from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import OperandoError, ProtocolError
 from operando.plan import Plan
 from operando.protocol import loads_protocol, resolve
-from operando.rigfile import load_rig
+from operando.rigfile import BuiltRig, RigError, build, load_rig
 from operando.roles.microscope import MicroscopeSettingError
+from operando.simulated_rig import NAME as SIMULATED
+from operando.simulated_rig import recorded_rig
 from operando.storage import StorageError, UnreadableFile, read_experiment
-
-SIMULATED_OPTIONS = ("poll_interval", "board")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"operando resume: {where}{exc}", markup=False)
         return EXIT_INVALID
     simulated = args.rig is None
-    if simulated and rig_config.get("rig") != "simulated":
+    if simulated and rig_config.get("rig") != SIMULATED:
         console.print(f"operando resume: {path} was recorded on rig {rig_config.get('rig')!r}; give its rig "
                       f"file with --rig", markup=False)
         return EXIT_INVALID
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except MicroscopeSettingError as exc:
         console.print(f"operando resume: {exc}; nothing was started.", markup=False)
         return EXIT_INVALID
-    except (RigNotFound, OperandoError, OSError) as exc:  # CannotResume: a saved state that does not fit
+    except (RigError, OperandoError, OSError) as exc:  # CannotResume: a saved state that does not fit
         console.print(f"operando resume: {exc}", markup=False)
         return 1
     except KeyboardInterrupt:
@@ -104,25 +103,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(outcome[0].status, 1)
 
 
-async def _rig(plan: Plan, state: Any, rig_config: dict[str, Any], rig_file: Path | None) -> Any:
+async def _rig(plan: Plan, state: Any, rig_config: dict[str, Any], rig_file: Path | None) -> BuiltRig:
     if rig_file is not None:
-        from operando.rigfile import build, load_rig
-
         return await build(load_rig(rig_file), plan)
-    options = {name: rig_config[name] for name in SIMULATED_OPTIONS if name in rig_config}
-    cell = dict(rig_config.get("cell_overrides") or {})
+    cell = {}
     saved = state.rig_state
     if saved is None and math.isfinite(state.soc):
         # A file without a saved state (older): the cell rebuilt at the recorded state of charge only.
         cell["initial_soc"] = min(max(state.soc, 0.0), 1.0)
-    rig = build_rig("simulated", plan, seed=int(rig_config.get("seed", 0)), cell=cell, **options)
+    rig = await build(recorded_rig(rig_config, cell), plan)
     if saved is not None:
-        restore = getattr(rig, "restore", None)
-        if restore is None:
+        if rig.rig_state is None:
+            await rig.close()
             raise CannotResume("the simulated rig cannot restore the state saved in the file")
         try:
-            restore(saved)  # the cell, potentiostat channel and specimen exactly as after the last point
+            rig.restore(saved)  # the cell, potentiostat channel and specimen exactly as after the last point
         except ValueError as exc:
+            await rig.close()
             raise CannotResume(f"the simulated rig's saved state cannot be restored: {exc}") from exc
     return rig
 
@@ -130,9 +127,14 @@ async def _rig(plan: Plan, state: Any, rig_config: dict[str, Any], rig_file: Pat
 async def _resume(plan: Plan, path: Path, state: Any, rig_config: dict[str, Any], rig_file: Path | None,
                   console: Console) -> tuple[ExperimentResult, dict[str, tuple[int, float]]]:
     rig = await _rig(plan, state, rig_config, rig_file)
-    experiment = Experiment(plan, rig.potentiostat, path, poll_interval=rig.poll_interval,
-                            rig_config=rig_config, microscope=getattr(rig, "microscope", None), resume=state,
-                            rig_state=getattr(rig, "snapshot", None))
+    try:
+        # The file's own simulated rig saves its state again; a rig file given with --rig saves none.
+        experiment = Experiment(plan, rig.potentiostat, path, poll_interval=rig.poll_interval,
+                                rig_config=rig_config, microscope=rig.microscope, resume=state,
+                                rig_state=rig.rig_state if rig_file is None else None)
+    except BaseException:
+        await rig.close()
+        raise
     updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
     try:
         with abort_on_signals(experiment), _progress(console) as progress:
@@ -144,9 +146,7 @@ async def _resume(plan: Plan, path: Path, state: Any, rig_config: dict[str, Any]
             result = await experiment.run()
             await watcher
     finally:
-        close = getattr(rig, "close", None)
-        if close is not None:
-            await close()
+        await rig.close()
     imaging = experiment.imaging
     frames = {name: (region.frames, region.cumulative_dose * 1e-18)  # e-/m^2 -> e-/nm^2
               for name, region in (imaging.regions.items() if imaging is not None else ())}

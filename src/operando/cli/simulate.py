@@ -1,5 +1,7 @@
 """``operando simulate PROTOCOL``: run a protocol on the simulated rig (cell, BioLogic, fake EClib) to a file.
 
+The rig is the built-in simulated rig file (operando/simulated_rig.toml), built as ``operando run`` builds any.
+
 Exit status: 0 completed, 1 failed (instrument fault or error), 2 invalid input (nothing started), 3 aborted
 (safety limit, Ctrl-C or SIGTERM; the file is closed and consistent in every case).
 """
@@ -27,12 +29,13 @@ from operando.engine import (
     PointsRecorded,
     StepStarted,
 )
-from operando.engine.rigs import RigNotFound, build_rig
 from operando.errors import ProtocolError
 from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
+from operando.rigfile import RigError, build
 from operando.roles.microscope import MicroscopeSettingError
 from operando.service import add_service_arguments, serving, settings_from_args
+from operando.simulated_rig import simulated_rig
 from operando.storage import StorageError
 from operando.telemetry import TelemetrySettings
 
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     out = claim_out(args, default_out(plan))  # locked, new, in a writable folder; else exit 2
     try:
         result = clock.run_simulated(_simulate(plan, out, seed, console, telemetry), speed=speed)
-    except RigNotFound as exc:
+    except RigError as exc:  # the simulated drivers are not installed
         console.print(f"operando simulate: {exc}", markup=False)
         return 1
     except MicroscopeSettingError as exc:  # a region the microscope cannot image: refused before the start
@@ -120,10 +123,13 @@ def run(args: argparse.Namespace) -> int:
 async def _simulate(plan: Plan, out: Path, seed: int, console: Console,
                     telemetry: TelemetrySettings | None = None,
                     ) -> tuple[ExperimentResult, dict[str, tuple[int, float]]]:
-    rig = build_rig("simulated", plan, seed=seed)
-    experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
-                            rig_config=rig.config, microscope=getattr(rig, "microscope", None),
-                            rig_state=getattr(rig, "snapshot", None))
+    rig = await build(simulated_rig(seed=seed), plan)
+    try:
+        experiment = Experiment(plan, rig.potentiostat, out, poll_interval=rig.poll_interval,
+                                rig_config=rig.config, microscope=rig.microscope, rig_state=rig.rig_state)
+    except BaseException:
+        await rig.close()
+        raise
     updates = experiment.bus.subscribe("progress", maxsize=64, overflow="drop_oldest")
     try:
         with abort_on_signals(experiment), _progress(console) as progress:

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 from skimage.transform import resize
 
+from operando.constants import ELEMENTARY_CHARGE
 from operando.instrument_thread import InstrumentThread
-from operando.plan import ELEMENTARY_CHARGE, RegionOfInterest
+from operando.plan import RegionOfInterest
 from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError, StagePosition, approach_stage
 
 from ._estimator import DriftEstimator

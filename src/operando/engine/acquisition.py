@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from operando.plan import ELEMENTARY_CHARGE, RegionOfInterest
+from operando.constants import ELEMENTARY_CHARGE
+from operando.plan import RegionOfInterest
 from operando.roles.microscope import Frame, Microscope, MicroscopeSettingError, approach_stage
 
 THUMBNAIL_SIZE = 256  # px on the long side

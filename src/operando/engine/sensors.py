@@ -26,7 +26,7 @@ import numpy as np
 from operando.engine.events import Event, Fault, SafetyTripped
 from operando.errors import InstrumentError, SafetyTrip
 from operando.plan import Plan
-from operando.roles.potentiostat import InstrumentInfo
+from operando.roles.instrument import InstrumentInfo
 from operando.roles.sensor import Sensor, SensorLimit
 from operando.storage import Column, Table
 

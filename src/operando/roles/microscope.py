@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from operando.errors import OperandoError
-from operando.roles.potentiostat import InstrumentInfo
+from operando.roles.instrument import InstrumentInfo
 
 
 class MicroscopeSettingError(OperandoError, ValueError):

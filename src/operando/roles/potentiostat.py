@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
+from operando.roles.instrument import InstrumentInfo
 from operando.techniques import Technique
-
-
-@dataclass(frozen=True)
-class InstrumentInfo:
-    """Identity and settings of an instrument, written to /entry/instruments."""
-
-    model: str
-    serial: str
-    firmware: str
-    driver: str
-    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from operando.roles.potentiostat import InstrumentInfo
+from operando.roles.instrument import InstrumentInfo
 
 # quantity -> SI unit of its readings
 SENSOR_UNITS: dict[str, str] = {"temperature": "K", "pressure": "Pa", "force": "N", "voltage": "V",
