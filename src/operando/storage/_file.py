@@ -18,7 +18,7 @@ import numpy as np
 
 from operando import __version__
 from operando.plan import Plan
-from operando.roles.potentiostat import InstrumentInfo
+from operando.roles.instrument import InstrumentInfo
 from operando.storage._events import encode_payload, to_json
 from operando.storage._layout import ELECTROCHEM, EVENTS, IMPEDANCE, technique_labels
 from operando.storage._open import check_whole, open_to_read

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from operando.plan import ELEMENTARY_CHARGE, RegionOfInterest
+from operando.constants import ELEMENTARY_CHARGE
+from operando.plan import RegionOfInterest
 
 LINE_OVERHEAD = 1.1  # the scan spends 10 % of each line on flyback
 FRAME_OVERHEAD = 0.08  # s per frame
