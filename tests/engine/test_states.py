@@ -128,16 +128,20 @@ def test_only_recorded_states_are_events_and_a_lift_goes_back() -> None:
     states = RunStates()
     seen: list[tuple[str, str] | None] = []
     for new in ("connecting", "running", "pausing", "suspended"):
-        change = states.move(ExperimentState(new), new, 1.0)
+        change = states.move(ExperimentState(new), new, 1.0, by="ana")
         seen.append((change.old.value, change.new.value) if change else None)
     assert states.ask(Request.PAUSE).refused and states.underlying is ExperimentState.PAUSING
     lift = states.ask(Request.LIFT)
     assert lift.to is ExperimentState.PAUSING  # back where the suspension found the run
-    for new in (lift.to.value, "paused", "resuming", "running", "aborting", "finishing", "aborted"):
+    change = states.move(lift.to, "link back", 2.0)
+    assert change is not None and (change.old.value, change.new.value, change.reason) == (
+        "suspended", "running", "link back")  # pausing is recorded as running
+    assert states.why[ExperimentState.PAUSING] == ("pausing", "ana")  # the pause's reason and author stand
+    for new in ("paused", "resuming", "running", "aborting", "finishing", "aborted"):
         change = states.move(ExperimentState(new), new, 2.0)
         assert change is None or isinstance(change, StateChanged)
         seen.append((change.old.value, change.new.value) if change else None)
-    assert seen == [None, ("idle", "running"), None, ("running", "suspended"), ("suspended", "running"),
+    assert seen == [None, ("idle", "running"), None, ("running", "suspended"),
                     ("running", "paused"), None, ("paused", "running"), None, ("running", "finishing"),
                     ("finishing", "aborted")]
     assert states.recorded is ExperimentState.ABORTED

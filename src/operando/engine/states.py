@@ -143,7 +143,8 @@ class RunStates:
         if new is S.SUSPENDED:
             self._found = old
         self.state = new
-        self.why[new] = (reason, by)
+        if not (old is S.SUSPENDED and new in _ACTIVE):  # a lift goes back: the why of that state stands
+            self.why[new] = (reason, by)
         self._changed.set()
         self._changed = asyncio.Event()
         if new is S.ABORTING:
