@@ -20,12 +20,19 @@ if TYPE_CHECKING:  # operando.drift costs half a second to import (scikit-image)
 
 
 class ExperimentState(StrEnum):
-    """Where an experiment is in its life; the last three are final and are the file's ``status``."""
+    """Where an experiment is in its life; the last three are final and are the file's ``status``.
+
+    Connecting, pausing, resuming and aborting are passing states: requests are checked against them
+    (:mod:`operando.engine.states`) but they are never recorded, so files and telemetry never carry them."""
 
     IDLE = "idle"
+    CONNECTING = "connecting"  # the instruments connect and the record opens; recorded as idle
     RUNNING = "running"
+    PAUSING = "pausing"  # the step is being stopped to rest at open circuit; recorded as running
     PAUSED = "paused"  # by request: cell at open circuit (recorded), no imaging, beam blanked
+    RESUMING = "resuming"  # the rest is being stopped to continue the step; recorded as paused
     SUSPENDED = "suspended"  # paused by a condition (e.g. an instrument offline); resumes when it clears
+    ABORTING = "aborting"  # the run is being stopped ahead of its plan; recorded as the state it left
     FINISHING = "finishing"
     COMPLETED = "completed"
     ABORTED = "aborted"

@@ -11,18 +11,20 @@ link lost for longer than the protocol allows) only when asked for explicitly, o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from operando.clock import is_simulated
 from operando.engine.continuation import Continuation
 from operando.engine.imaging import RegionStart
 from operando.engine.trigger_replay import replay_triggers
 from operando.errors import OperandoError
 from operando.plan import Plan
 from operando.storage import PAUSE_LABEL, ExperimentRecord, read_experiment, read_rig_state
+from operando.timeline import Timeline
 
 RESUMABLE = ("running", "interrupted")
 RECENT_POINTS = 500  # points kept for the electrochemical state of the first frames after the resume
@@ -59,6 +61,14 @@ class ResumeState:
         if self.status == "failed":
             return "continued after the run failed" + (f" ({self.failure})" if self.failure else "")
         return f"continued after an interruption (the file said {self.status!r})"
+
+    def timeline(self) -> Timeline:
+        """The timeline that continues the record: on from the last record by the wall clock's gap since, none
+        on simulated time (a simulated run has no real gap: it continues where the record stops)."""
+        gap = 0.0
+        if not is_simulated():
+            gap = max(0.0, (datetime.now(UTC) - self.start_utc).total_seconds() - self.last_record)
+        return Timeline.resumed(self.last_record + gap, self.start_utc)
 
 
 def _last_start(record: ExperimentRecord) -> dict[str, Any] | None:
