@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from operando.drivers.keithley import Keithley2450, Keithley2450Settings, clamps
-from operando.simulators.cell import CellParameters, SimulatedCell
+from operando.simulators.cell import SimulatedCell, simulated_cell
 from operando.simulators.keithley._instrument import SimulatedKeithley2450
 from operando.simulators.keithley._visa import SimulatedResourceManager
 from pydantic import Field
@@ -30,9 +30,8 @@ def shared_cell(context: RigContext, overrides: dict[str, Any] | None = None) ->
     cell = context.shared.get("cell")
     if cell is None:
         plan: Plan | None = context.plan
-        params = (CellParameters.from_cell(plan.cell, **(overrides or {})) if plan is not None
-                  else CellParameters(**(overrides or {})))
-        cell = context.shared["cell"] = SimulatedCell(params, seed=context.seed)
+        cell = context.shared["cell"] = simulated_cell(plan.cell if plan is not None else None, overrides,
+                                                       seed=context.seed)
     return cell
 
 
