@@ -46,6 +46,7 @@ def simulated_cell(cell: CellSummary | None, overrides: dict[str, Any] | None = 
         params = CellParameters.from_cell(cell, **overrides) if cell is not None else CellParameters(**overrides)
         return SimulatedCell(params, seed=seed)
     assert cell is not None
+    overrides.pop("initial_soc", None)  # a resumed run without a saved state passes it; nothing intercalates here
     if kind == "symmetric":
         return SymmetricCell(_parameters(SymmetricParameters, overrides, "a symmetric cell"), seed=seed)
     overrides.setdefault("counter_potential", cell.counter_potential)
