@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from operando.simulators.cell import SymmetricCell, SymmetricParameters
 from operando.simulators.rig import build_simulated_rig
 
 from operando.cli import main
@@ -61,6 +62,11 @@ def test_overpotentials_are_hand_computed_and_ordered() -> None:
     # 0.05 mA/cm^2: 12.7 mV through the LPS and 2 x 25.2 mV at the interfaces.
     assert v10 == pytest.approx(0.0630, abs=5e-4)
     assert v10 < v20 < 2 * v10  # rises with the current density, sub-linearly (Butler-Volmer)
+    cell = SymmetricCell(SymmetricParameters(), seed=1)
+    assert cell.rest(60.0).E_true == 0.0 and cell.current == 0.0
+    assert cell.apply_current(10e-6, 60.0).E_true == pytest.approx(v10, rel=1e-9)
+    assert cell.apply_current(-20e-6, 60.0).E_true == pytest.approx(-v20, rel=1e-9)
+    assert cell.apply_voltage(v20, 60.0).I_true == pytest.approx(20e-6, rel=1e-9)  # the exact inverse
 
 
 @pytest.fixture(scope="module")
