@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from operando.ocv import FAMILIES, family_of
+from operando.simulators.cell.ocv_families import SUPPORTED, simulated_family
 
 if TYPE_CHECKING:
     from operando.plan import CellSummary
@@ -33,7 +33,7 @@ FAMILY_DEFAULTS = {"nmc622": {"contact_loss": 0.35, "lithiated_diffusion_ratio":
 class CellParameters:
     """Everything the equivalent-circuit model needs, SI units; defaults are the thesis operando cell."""
 
-    material: str = "NMC622"  # OCV curve family: "NMC622" (vs Li), "LFP" (flat), "glass" (sloping)
+    material: str = "NMC622"  # OCV curve family, one of ocv_families.SUPPORTED (NMC622, LFP, NVP, ...)
     capacity: float = NMC622_SPECIFIC_CAPACITY * THESIS_ACTIVE_MASS  # C, theoretical (what 1C passes in 1 h)
     counter_potential: float = 0.62  # V of the counter electrode vs the working-ion metal (Li-In 0.62, Li 0)
     initial_soc: float = 0.0  # 0..1 of capacity (pristine NMC622 = 0, fully lithiated)
@@ -72,7 +72,7 @@ class CellParameters:
     def __post_init__(self) -> None:
         if not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
             raise ValueError(
-                f"material: unknown OCV curve family {self.material!r}; choose NMC622, LFP or glass"
+                f"material: unknown OCV curve family {self.material!r}; choose one of {', '.join(SUPPORTED)}"
             )
         family = FAMILY_DEFAULTS.get(self.material.strip().lower(), {})
         for name, otherwise in (("contact_loss", 0.0), ("lithiated_diffusion_ratio", 1.0)):
@@ -148,18 +148,10 @@ class CellParameters:
         return cls(**values)  # not replace(cls(), ...): family defaults must follow the material
 
 
-_FAMILY_KEYS = {family.lower() for family in FAMILIES}
+_FAMILY_KEYS = {family.lower() for family in SUPPORTED}
 
 
 def material_family(material: str) -> str:
-    """The OCV curve family for an active-material name ("NMC622", "LiFePO4", "vanadate glass", ...).
-
-    Unlike :func:`operando.ocv.curve_for` it ignores the working ion: a simulation needs some curve, and a
-    sodium glass cell is simulated on the lithium glass curve's shape.
-    """
-    family = family_of(material)
-    if family is not None:
-        return family
-    raise ValueError(
-        f"material: no simulated OCV curve for {material!r}; pass material='NMC622', 'LFP' or 'glass'"
-    )
+    """The OCV curve family for an active-material name ("NMC622", "LiFePO4", "NVP", "vanadate glass", ...);
+    raises operando.ocv.NoOcvCurve (naming cell.material and what is supported) when there is none."""
+    return simulated_family(material)
