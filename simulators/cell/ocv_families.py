@@ -10,8 +10,16 @@ on the plateaus; the simulator scales them to the protocol's capacity (SOC is ch
 
 from __future__ import annotations
 
+import math
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+from scipy.optimize import brentq
 
 from operando.materials import find_material
 from operando.ocv import CurveShape, NoOcvCurve, OcvCurve, curve_for, family_of
@@ -114,7 +122,7 @@ def simulated_family(material: str) -> str:
         if core is not None:
             return core
     raise NoOcvCurve(f"cell.material: the simulator has no OCV curve for {material!r}; supported: "
-                     f"{supported_text()}")
+                     f"{supported_text()}; or give the simulated rig's cell an ocv_curve (CSV of SOC, V)")
 
 
 @cache
@@ -125,3 +133,97 @@ def simulated_curve(family: str) -> OcvCurve:
         assert curve is not None
         return curve
     return OcvCurve(SHAPES[family], family)
+
+
+class MeasuredOcvCurve:
+    """A user's measured OCV curve (SOC vs V, strictly increasing) as a monotone C1 cubic (scipy's PCHIP), with
+    linear continuation past its ends; same interface as :class:`operando.ocv.OcvCurve`."""
+
+    def __init__(self, socs: Sequence[float], volts: Sequence[float], family: str = "measured") -> None:
+        interpolator = PchipInterpolator(np.asarray(socs, float), np.asarray(volts, float), extrapolate=False)
+        self.family = family
+        self.working_ion = ""  # the cell's own: the file gives V vs its working-ion metal
+        self.description = f"measured OCV curve {family}"
+        self._knots = [float(x) for x in interpolator.x]
+        self._coefficients = [tuple(float(c) for c in interpolator.c[:, i]) for i in range(len(self._knots) - 1)]
+        self._volts = [float(v) for v in volts]
+        derivative = interpolator.derivative()
+        self._end_slopes = (float(derivative(self._knots[0])), float(derivative(self._knots[-1])))
+        # PCHIP keeps the data's monotonicity but may flatten at a knot; a zero slope past the ends would make
+        # the curve uninvertible there, so the continuation uses at least the mean slope of the end interval.
+        first = (self._volts[1] - self._volts[0]) / (self._knots[1] - self._knots[0])
+        last = (self._volts[-1] - self._volts[-2]) / (self._knots[-1] - self._knots[-2])
+        self._end_slopes = (max(self._end_slopes[0], first), max(self._end_slopes[1], last))
+
+    def __repr__(self) -> str:
+        return f"MeasuredOcvCurve({self.family!r})"
+
+    def value(self, soc: float) -> float:
+        """Equilibrium potential (V vs the working-ion metal) at ``soc``."""
+        knots = self._knots
+        if soc <= knots[0]:
+            return self._volts[0] + self._end_slopes[0] * (soc - knots[0])
+        if soc >= knots[-1]:
+            return self._volts[-1] + self._end_slopes[1] * (soc - knots[-1])
+        i = bisect_right(knots, soc) - 1
+        a, b, c, d = self._coefficients[i]
+        h = soc - knots[i]
+        return ((a * h + b) * h + c) * h + d
+
+    def slope(self, soc: float) -> float:
+        """dE/dSOC in V per unit SOC."""
+        knots = self._knots
+        if soc <= knots[0]:
+            return self._end_slopes[0]
+        if soc >= knots[-1]:
+            return self._end_slopes[1]
+        i = bisect_right(knots, soc) - 1
+        a, b, c, _ = self._coefficients[i]
+        h = soc - knots[i]
+        return (3.0 * a * h + 2.0 * b) * h + c
+
+    def soc_at(self, voltage: float) -> float:
+        """The SOC whose equilibrium potential is ``voltage`` (V vs the working-ion metal)."""
+        if not math.isfinite(voltage):
+            raise ValueError(f"voltage: must be finite, got {voltage!r}")
+        knots, volts = self._knots, self._volts
+        if voltage <= volts[0]:
+            return knots[0] + (voltage - volts[0]) / self._end_slopes[0]
+        if voltage >= volts[-1]:
+            return knots[-1] + (voltage - volts[-1]) / self._end_slopes[1]
+        i = min(bisect_right(volts, voltage) - 1, len(knots) - 2)
+        return brentq(lambda s: self.value(s) - voltage, knots[i], knots[i + 1], xtol=1e-14)
+
+
+@cache
+def load_ocv_curve(path: str) -> MeasuredOcvCurve:
+    """The OCV curve in a CSV file: two columns, SOC (0..1 of the protocol's capacity, 0 = fully lithiated or
+    sodiated) and V vs the working-ion metal, an optional header line, "#" comments. Raises ValueError naming
+    ``ocv_curve`` and what is wrong."""
+    where = f"ocv_curve: {path}"
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            lines = [line for line in (raw.split("#", 1)[0].strip() for raw in file) if line]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    if lines and not any(ch.isdigit() for ch in lines[0].split(",")[0]):
+        lines = lines[1:]  # a header line
+    try:
+        rows = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=float)
+    except ValueError as exc:
+        raise ValueError(f"{where}: expected two numeric columns, SOC and V ({exc})") from None
+    if rows.shape[1] != 2 or rows.shape[0] < 3:
+        raise ValueError(f"{where}: expected at least 3 rows of two columns (SOC, V), got shape {rows.shape}")
+    if not np.all(np.isfinite(rows)):
+        raise ValueError(f"{where}: holds a value that is not a finite number")
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    socs, volts = rows[:, 0], rows[:, 1]
+    if np.any(np.diff(socs) <= 0):
+        raise ValueError(f"{where}: two rows share the SOC {float(socs[np.argmin(np.diff(socs))]):g}")
+    if np.any(np.diff(volts) <= 0):
+        bad = int(np.argmax(np.diff(volts) <= 0))
+        raise ValueError(f"{where}: the voltage must rise with SOC; it does not between SOC {socs[bad]:g} "
+                         f"({volts[bad]:g} V) and {socs[bad + 1]:g} ({volts[bad + 1]:g} V)")
+    if not (0.0 <= socs[0] and socs[-1] <= 1.0 + 1e-9):
+        raise ValueError(f"{where}: SOC must lie in 0..1, got {socs[0]:g} to {socs[-1]:g}")
+    return MeasuredOcvCurve(socs, volts, Path(path).name)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from operando.simulators.cell.ocv_families import SUPPORTED, simulated_family
+from operando.simulators.cell.ocv_families import SUPPORTED, load_ocv_curve, simulated_family
 
 if TYPE_CHECKING:
     from operando.plan import CellSummary
@@ -34,6 +34,9 @@ class CellParameters:
     """Everything the equivalent-circuit model needs, SI units; defaults are the thesis operando cell."""
 
     material: str = "NMC622"  # OCV curve family, one of ocv_families.SUPPORTED (NMC622, LFP, NVP, ...)
+    # A measured OCV curve to simulate any material on: CSV of SOC (0..1 of capacity) and V vs the working-ion
+    # metal (ocv_families.load_ocv_curve); ``material`` is then only a label.
+    ocv_curve: str | None = None
     capacity: float = NMC622_SPECIFIC_CAPACITY * THESIS_ACTIVE_MASS  # C, theoretical (what 1C passes in 1 h)
     counter_potential: float = 0.62  # V of the counter electrode vs the working-ion metal (Li-In 0.62, Li 0)
     initial_soc: float = 0.0  # 0..1 of capacity (pristine NMC622 = 0, fully lithiated)
@@ -70,7 +73,11 @@ class CellParameters:
     passivation_fraction: float = 0.02
 
     def __post_init__(self) -> None:
-        if not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
+        if self.ocv_curve is not None:
+            if not isinstance(self.ocv_curve, str) or not self.ocv_curve.strip():
+                raise ValueError(f"ocv_curve: expected the path of a CSV file, got {self.ocv_curve!r}")
+            load_ocv_curve(self.ocv_curve)
+        elif not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
             raise ValueError(
                 f"material: unknown OCV curve family {self.material!r}; choose one of {', '.join(SUPPORTED)}"
             )
@@ -139,7 +146,7 @@ class CellParameters:
             "initial_soc": cell.initial_soc,
         }
         if "material" not in overrides:
-            values["material"] = material_family(cell.material)
+            values["material"] = cell.material if overrides.get("ocv_curve") else material_family(cell.material)
         if "capacity" not in overrides:
             if cell.capacity is None:
                 raise ValueError(f"capacity: cell {cell.name!r} has no capacity; give one or pass capacity=")

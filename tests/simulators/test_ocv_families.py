@@ -109,3 +109,66 @@ def test_a_material_the_simulator_cannot_model_is_refused_with_exit_2(tmp_path, 
     assert "cell.material" in error and "'unobtainium'" in error
     assert all(name in error for name in ("NMC622", "NMC811", "LFP", "LTO", "NVP"))
     assert not out.exists()
+
+
+# LiNi0.5Mn1.5O4 (a material the simulator has no curve of its own for), as a user would measure it: the Ni2+/Ni3+
+# and Ni3+/Ni4+ plateaus at 4.70 and 4.75 V vs Li (Kim et al., Chem. Mater. 16 (2004) 906), a small Mn3+ step
+# at 4.0 V at the start.
+LNMO_CSV = """\
+# LNMO C/50 charge, SOC of 147 mAh/g, V vs Li
+soc,voltage
+0.00,3.90
+0.02,4.00
+0.04,4.05
+0.06,4.55
+0.10,4.68
+0.30,4.695
+0.48,4.71
+0.52,4.74
+0.70,4.75
+0.90,4.76
+0.96,4.85
+1.00,5.00
+"""
+LNMO_RIG = """\
+name = "simulated-lnmo"
+poll_interval = "60 s"
+
+[potentiostat]
+driver = "simulated_biologic"
+board = "VMP300"
+cell = {{ ocv_curve = "{path}" }}
+"""
+
+
+def test_a_user_given_ocv_curve_simulates_a_material_of_its_own(tmp_path):
+    curve = tmp_path / "lnmo.csv"
+    curve.write_text(LNMO_CSV)
+    rig = tmp_path / "rig.toml"
+    rig.write_text(LNMO_RIG.format(path=curve))
+    protocol = tmp_path / "protocol.toml"
+    protocol.write_text(PROTOCOL.format(tag="lnmo", material="LNMO", counter="Li", ion="Li", start=0.55).replace(
+        'active_mass = "0.1 mg"', 'capacity = "0.0147 mAh"'))  # 0.1 mg at 147 mAh/g
+    out = tmp_path / "run.h5"
+    assert main(["run", str(protocol), "--rig", str(rig), "--out", str(out), "--speed", "max",
+                 "--broker", "none"]) == 0
+    record = read_experiment(out)
+    t, voltage = record.electrochem["t"], record.electrochem["E_we"]
+    middle = (t >= t[0] + 1800) & (t <= t[0] + 5400)  # SOC 0.6-0.7: the upper Ni plateau
+    assert float(np.median(voltage[middle])) == pytest.approx(4.75, abs=0.02)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("soc,voltage\n0,3.9\n0.5,3.8\n1,4.0\n", "must rise with SOC"),
+    ("0,3.9\n0.5,4.0\n", "at least 3 rows"),
+    ("0,3.9\n0.5,abc\n1,4.2\n", "two numeric columns"),
+])
+def test_a_bad_ocv_curve_is_refused_naming_the_field(tmp_path, text, expected):
+    from operando.simulators.cell import CellParameters
+
+    path = tmp_path / "curve.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"ocv_curve.*{expected}"):
+        CellParameters(material="mine", ocv_curve=str(path))
+    with pytest.raises(ValueError, match="ocv_curve.*cannot read"):
+        CellParameters(material="mine", ocv_curve=str(tmp_path / "missing.csv"))
