@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 from operando.simulators.cell.degradation import ContactLoss, ElectrolyteOxidation
 from operando.simulators.cell.diffusion import residual_weight, sphere_eigenvalues, surface_response
+from operando.simulators.cell.ocv_families import load_ocv_curve, simulated_curve, simulated_family
 from operando.simulators.cell.parameters import CONTACT_REFERENCE_SOC, CellParameters
 from operando.simulators.state import StateError, decode_array, decode_random, encode_array, encode_random, number
 
-from operando.ocv import OcvCurve, curve_for
+from operando.ocv import OcvCurve
 
 _POTENTIOSTATIC_SUBSTEP = 10.0  # s
 # Per interval: mode decays, mode gains, their sum, R||C decay, R||C gain.
@@ -50,9 +51,8 @@ class SimulatedCell:
     def __init__(self, params: CellParameters, seed: int = 0) -> None:
         self.params = params
         self._random = random.Random(seed)
-        curve = curve_for(params.material)
-        assert curve is not None, "CellParameters validated the family"
-        self._curve: OcvCurve = curve
+        self._curve: OcvCurve = (load_ocv_curve(params.ocv_curve) if params.ocv_curve is not None  # type: ignore[assignment]
+                                 else simulated_curve(simulated_family(params.material)))
         rate = params.arrhenius()
         self._capacity = params.capacity
         self._counter = params.counter_potential

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
-from operando.ocv import FAMILIES, family_of
+from operando.simulators.cell.ocv_families import SUPPORTED, load_ocv_curve, simulated_family
 
 if TYPE_CHECKING:
     from operando.plan import CellSummary
@@ -33,7 +33,10 @@ FAMILY_DEFAULTS = {"nmc622": {"contact_loss": 0.35, "lithiated_diffusion_ratio":
 class CellParameters:
     """Everything the equivalent-circuit model needs, SI units; defaults are the thesis operando cell."""
 
-    material: str = "NMC622"  # OCV curve family: "NMC622" (vs Li), "LFP" (flat), "glass" (sloping)
+    material: str = "NMC622"  # OCV curve family, one of ocv_families.SUPPORTED (NMC622, LFP, NVP, ...)
+    # A measured OCV curve to simulate any material on: CSV of SOC (0..1 of capacity) and V vs the working-ion
+    # metal (ocv_families.load_ocv_curve); ``material`` is then only a label.
+    ocv_curve: str | None = None
     capacity: float = NMC622_SPECIFIC_CAPACITY * THESIS_ACTIVE_MASS  # C, theoretical (what 1C passes in 1 h)
     counter_potential: float = 0.62  # V of the counter electrode vs the working-ion metal (Li-In 0.62, Li 0)
     initial_soc: float = 0.0  # 0..1 of capacity (pristine NMC622 = 0, fully lithiated)
@@ -70,9 +73,13 @@ class CellParameters:
     passivation_fraction: float = 0.02
 
     def __post_init__(self) -> None:
-        if not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
+        if self.ocv_curve is not None:
+            if not isinstance(self.ocv_curve, str) or not self.ocv_curve.strip():
+                raise ValueError(f"ocv_curve: expected the path of a CSV file, got {self.ocv_curve!r}")
+            load_ocv_curve(self.ocv_curve)
+        elif not isinstance(self.material, str) or self.material.strip().lower() not in _FAMILY_KEYS:
             raise ValueError(
-                f"material: unknown OCV curve family {self.material!r}; choose NMC622, LFP or glass"
+                f"material: unknown OCV curve family {self.material!r}; choose one of {', '.join(SUPPORTED)}"
             )
         family = FAMILY_DEFAULTS.get(self.material.strip().lower(), {})
         for name, otherwise in (("contact_loss", 0.0), ("lithiated_diffusion_ratio", 1.0)):
@@ -139,7 +146,7 @@ class CellParameters:
             "initial_soc": cell.initial_soc,
         }
         if "material" not in overrides:
-            values["material"] = material_family(cell.material)
+            values["material"] = cell.material if overrides.get("ocv_curve") else material_family(cell.material)
         if "capacity" not in overrides:
             if cell.capacity is None:
                 raise ValueError(f"capacity: cell {cell.name!r} has no capacity; give one or pass capacity=")
@@ -148,18 +155,10 @@ class CellParameters:
         return cls(**values)  # not replace(cls(), ...): family defaults must follow the material
 
 
-_FAMILY_KEYS = {family.lower() for family in FAMILIES}
+_FAMILY_KEYS = {family.lower() for family in SUPPORTED}
 
 
 def material_family(material: str) -> str:
-    """The OCV curve family for an active-material name ("NMC622", "LiFePO4", "vanadate glass", ...).
-
-    Unlike :func:`operando.ocv.curve_for` it ignores the working ion: a simulation needs some curve, and a
-    sodium glass cell is simulated on the lithium glass curve's shape.
-    """
-    family = family_of(material)
-    if family is not None:
-        return family
-    raise ValueError(
-        f"material: no simulated OCV curve for {material!r}; pass material='NMC622', 'LFP' or 'glass'"
-    )
+    """The OCV curve family for an active-material name ("NMC622", "LiFePO4", "NVP", "vanadate glass", ...);
+    raises operando.ocv.NoOcvCurve (naming cell.material and what is supported) when there is none."""
+    return simulated_family(material)

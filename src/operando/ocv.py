@@ -17,7 +17,12 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
+from operando.errors import OperandoError
 from operando.materials import find_material
+
+
+class NoOcvCurve(OperandoError, ValueError):
+    """A cell whose material has no OCV curve to simulate it on: refused before anything starts."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from operando.engine import (
     StepStarted,
 )
 from operando.errors import ProtocolError
+from operando.ocv import NoOcvCurve
 from operando.plan import Plan
 from operando.protocol import load_protocol, resolve
 from operando.rigfile import RigError, build
@@ -102,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
     out = claim_out(args, default_out(plan))  # locked, new, in a writable folder; else exit 2
     try:
         result = clock.run_simulated(_simulate(plan, out, seed, console, telemetry), speed=speed)
-    except RigError as exc:  # the simulated drivers are not installed
+    except RigError as exc:  # the simulated drivers are not installed, or the cell cannot be simulated
+        if isinstance(exc.__cause__, NoOcvCurve):  # a material the simulated cell has no curve for
+            console.print(f"operando simulate: {exc.__cause__}; nothing was started.", markup=False,
+                          soft_wrap=True)
+            return EXIT_INVALID
         console.print(f"operando simulate: {exc}", markup=False)
         return 1
     except MicroscopeSettingError as exc:  # a region the microscope cannot image: refused before the start
